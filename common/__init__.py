@@ -1,0 +1,1 @@
+"""What the three atomshop services share: configuration, database, feed publisher and follower."""

@@ -1,0 +1,95 @@
+"""Database setup shared by the services: one engine and two session factories per app."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """Engine plus `read()` and `write()` units of work for one service's database."""
+
+    def __init__(self, url: str, metadata_base: type[DeclarativeBase] | None = None):
+        self.url = make_url(url)
+        self.engine = _make_engine(url)
+        # On SQLite a write transaction must take the write lock at BEGIN (BEGIN IMMEDIATE):
+        # a deferred one that reads first and writes later fails with SQLITE_BUSY_SNAPSHOT
+        # when another writer committed in between, and busy_timeout cannot help it.
+        self.write_engine = self.engine.execution_options(atomshop_write=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self.base = metadata_base
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.get_backend_name() == "postgresql"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; its transaction is rolled back at the end."""
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction is the unit of work: committed on success, rolled back on error."""
+        with self._write.begin() as session:
+            yield session
+
+    def create_all(self) -> None:
+        """Create missing tables of the service's Base (the embedded default's schema set-up)."""
+        if self.base is not None:
+            self.base.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not pysqlite, decide where transactions begin (see the `begin` hook).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across process crashes
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("atomshop_write") else "BEGIN")
+
+    return engine
+
+
+def init_app(app: Flask, base: type[DeclarativeBase]) -> Database:
+    """Attach a Database for app.config['DATABASE_URL'] to the app and create its schema."""
+    db = Database(app.config["DATABASE_URL"], base)
+    app.extensions["atomshop.db"] = db
+    db.create_all()
+    return db
+
+
+def get_db() -> Database:
+    """The current app's Database."""
+    return current_app.extensions["atomshop.db"]

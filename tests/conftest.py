@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path):
+    """Each test gets its own data folder and no stray configuration from the developer's shell."""
+    for name in ("DATABASE_URL", "FEED_PAGE_SIZE", "ORDER_FEED_URL", "POLL_INTERVAL", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ATOMSHOP_DATA_DIR", str(tmp_path / "data"))
+    yield
+
+
+@pytest.fixture
+def output_dir(request):
+    """A folder for artefacts a person should look at (screenshots), under test-output/."""
+    path = os.path.join(os.path.dirname(__file__), "..", "test-output", request.node.name)
+    os.makedirs(path, exist_ok=True)
+    return os.path.abspath(path)
