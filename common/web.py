@@ -1,25 +1,141 @@
 """The look and navigation shared by the three services' HTML pages."""
 from __future__ import annotations
 
+import math
 import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Sequence
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, abort, request, url_for
+from markupsafe import Markup, escape
 
-# Where each service's UI lives, for the navigation between them.
+# Where each service's UI lives, for the navigation between them: (key, label, env variable, direct URL).
 SERVICE_LINKS = [
     ("order", "Orders", "ORDER_SERVICE_URL", "http://127.0.0.1:8081/"),
     ("invoicing", "Invoicing", "INVOICING_SERVICE_URL", "http://127.0.0.1:8082/"),
     ("shipping", "Shipping", "SHIPPING_SERVICE_URL", "http://127.0.0.1:8083/"),
 ]
+PER_PAGE = 50
+# A proxy prefix we are willing to echo into links: slash-separated path segments of safe characters.
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+
+
+def forwarded_prefix() -> str:
+    """The path this service is mounted under by a reverse proxy ('' when reached directly)."""
+    if request.script_root:  # ProxyFix(x_prefix=1) already applied it
+        return request.script_root.rstrip("/")
+    raw = request.headers.get("X-Forwarded-Prefix", "").strip().rstrip("/")
+    return raw if _PREFIX.match(raw) else ""
+
+
+def service_links(service: str) -> list[tuple[str, str, str]]:
+    """(key, label, URL) of each service's UI, as seen by the browser that made this request.
+
+    Behind the front door (a request carrying X-Forwarded-Prefix, e.g. /order) the other services live next
+    to this one on the same host (/invoicing/, /shipping/), so the links are host-relative paths; reached
+    directly, they are the configured ports (ORDER_SERVICE_URL, INVOICING_SERVICE_URL, SHIPPING_SERVICE_URL).
+    """
+    prefix = forwarded_prefix()
+    if prefix:
+        parent = prefix.rsplit("/", 1)[0]  # '/shop/order' -> '/shop', '/order' -> ''
+        return [(key, label, prefix + "/" if key == service else f"{parent}/{key}/")
+                for key, label, _, _ in SERVICE_LINKS]
+    return [(key, label, os.environ.get(var) or default) for key, label, var, default in SERVICE_LINKS]
+
+
+@dataclass
+class Page:
+    """One page of a list: its rows and where it sits among the pages."""
+    items: Sequence[Any]
+    number: int
+    total: int
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def first_index(self) -> int:
+        """1-based index of the first row on this page (0 when the list is empty)."""
+        return (self.number - 1) * self.per_page + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.total, self.number * self.per_page)
+
+
+def requested_page() -> int:
+    """The ?page= number of this request (1 when absent); anything but a positive integer is a 400."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+        abort(400, description=f"page must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def paginate(session, stmt, per_page: int = PER_PAGE) -> Page:
+    """Run a `select()` for the page asked for by ?page= (already ordered by the caller); 404 past the end."""
+    from sqlalchemy import func, select
+
+    number = requested_page()
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page = Page([], number, total, per_page)
+    if number > page.pages:
+        abort(404, description=f"there is no page {number}; the last is {page.pages}")
+    page.items = session.scalars(stmt.limit(per_page).offset((number - 1) * per_page)).all()
+    return page
+
+
+def money(value) -> str:
+    """A money amount as a decimal string with two places ('42.00'), whatever type it arrives as."""
+    if value is None or value == "":
+        return ""
+    return f"{Decimal(str(value)):.2f}"
+
+
+def when(value) -> Markup:
+    """A timestamp as a <time> element readable by people (UTC, to the second) and machines (ISO 8601)."""
+    if value is None or value == "":
+        return Markup('<span class="muted">never</span>')
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(value, timezone.utc)
+    elif isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return escape(value)
+    if value.tzinfo is None:  # the services store naive UTC
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return Markup('<time datetime="{}">{}</time>').format(
+        value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
 def init_app(app: Flask, service: str, title: str) -> None:
-    """Register the shared layout (`atomshop/base.html`) and stylesheet, and tell pages which service they are in."""
+    """Register the shared layout (`atomshop/base.html`), macros, stylesheet and filters for one service."""
     bp = Blueprint("atomshop", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/atomshop")
     app.register_blueprint(bp)
-    links = [(key, label, os.environ.get(var, default)) for key, label, var, default in SERVICE_LINKS]
+    app.add_template_filter(money, "money")
+    app.add_template_filter(when, "when")
 
     @app.context_processor
     def _layout():
-        return {"service_key": service, "service_title": title, "service_links": links}
+        def asset(filename: str) -> str:
+            # url_for already carries a ProxyFix'd script_root; add a raw X-Forwarded-Prefix otherwise.
+            path = url_for("atomshop.static", filename=filename)
+            return path if request.script_root else forwarded_prefix() + path
+
+        return {"service_key": service, "service_title": title, "service_links": service_links(service),
+                "service_home": forwarded_prefix() + "/", "asset": asset}
