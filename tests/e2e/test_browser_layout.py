@@ -63,7 +63,7 @@ def sample_site():
             flash("Polled the feed: 3 entries processed.", "success")
         status = {"position": 41, "last_poll": datetime(2026, 5, 1, 12, 0, 0), "poll_interval": 5.0,
                   "last_error": "feed unreachable: connection refused", "feed_url": "http://127.0.0.1:8081/feed",
-                  "dead_letters": [{"position": 7, "entry_id": "urn:atomshop:order:7", "error": "<b>bad</b> JSON", "attempts": 3}]}
+                  "dead_letters": [{"position": 7, "entry_id": "urn:atomshop:order:7", "reason": "<b>bad</b> JSON", "attempts": 3}]}
         return render_template_string(SAMPLE, form=form, page=web.Page([], 2, 160), status=status,
                                       placed=datetime(2026, 5, 1, 11, 59, 3))
 
