@@ -82,11 +82,20 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def init_app(app: Flask, base: type[DeclarativeBase]) -> Database:
-    """Attach a Database for app.config['DATABASE_URL'] to the app and create its schema."""
+def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | None = None) -> Database:
+    """Attach a Database for app.config['DATABASE_URL'] to the app and create its schema.
+
+    With `migrations` (the service's Alembic folder) the schema comes from its migration history, upgraded
+    to head one instance at a time (common.migrate); without, from `create_all()`.
+    """
     db = Database(app.config["DATABASE_URL"], base)
     app.extensions["atomshop.db"] = db
-    db.create_all()
+    if migrations is None:
+        db.create_all()
+    else:
+        from common.migrate import upgrade  # alembic is only needed by services that migrate
+
+        upgrade(db, migrations)
     return db
 
 

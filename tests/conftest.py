@@ -21,3 +21,12 @@ def output_dir(request):
     path = os.path.join(os.path.dirname(__file__), "..", "test-output", request.node.name)
     os.makedirs(path, exist_ok=True)
     return os.path.abspath(path)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster shared by the session; each test creates its own databases on it."""
+    from tests.servers import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
