@@ -1,0 +1,98 @@
+"""The notification log behind a feed: one row per event, numbered by a gap-free position."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy import DateTime, Integer, String, Text, select, text
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
+# assignment to commit, so position n+1 can never become visible before position n.
+APPEND_LOCK_KEY = 0x61746F6D66656564
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC (microsecond precision) and read back timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class NotificationMixin:
+    """Columns of a notifications table; mix into a model on the service's own Base."""
+
+    @declared_attr.directive
+    def __tablename__(cls) -> str:
+        return "notifications"
+
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event_type: Mapped[str] = mapped_column(String(100))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    document: Mapped[str] = mapped_column(Text)
+
+
+def dumps(document: Any) -> str:
+    """The JSON text stored for a document (kept verbatim: it is what the feed's content carries)."""
+    return json.dumps(document, ensure_ascii=False)
+
+
+class NotificationLog:
+    """Appends and reads one notifications table."""
+
+    def __init__(self, model: type, clock: Callable[[], datetime] = utcnow):
+        self.model = model
+        self.clock = clock
+
+    def append(self, session: Session, event_type: str, document: Any) -> Any:
+        """Add the next notification in the caller's transaction (the unit of work) and return it."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
+        previous = self.last(session)
+        position, earliest = (previous[0] + 1, previous[1]) if previous else (1, None)
+        # Stamped under the lock, never before the previous one (clocks step back): time order == position order.
+        created = self.clock()
+        if earliest is not None and created < earliest:
+            created = earliest
+        row = self.model(position=position, event_type=event_type, created=created,
+                         document=document if isinstance(document, str) else dumps(document))
+        session.add(row)
+        session.flush()
+        return row
+
+    def last(self, session: Session) -> tuple[int, datetime] | None:
+        """(position, created) of the newest notification, by the primary key index; None when empty."""
+        m = self.model
+        found = session.execute(select(m.position, m.created).order_by(m.position.desc()).limit(1)).first()
+        return (found[0], found[1]) if found else None
+
+    def created_at(self, session: Session, position: int) -> datetime | None:
+        """Time of the notification at `position`, or None if there is none (yet)."""
+        m = self.model
+        return session.scalar(select(m.created).where(m.position == position))
+
+    def between(self, session: Session, first: int, last: int) -> list:
+        """Notifications first…last, newest first."""
+        m = self.model
+        if last < first:
+            return []
+        stmt = select(m).where(m.position >= first, m.position <= last).order_by(m.position.desc())
+        return list(session.scalars(stmt))

@@ -1,0 +1,141 @@
+"""A service's Atom feed of its notification log: `/feed` and immutable archive pages, with conditional GET."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any, Callable
+
+from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
+from sqlalchemy.orm import Session
+from werkzeug.http import http_date
+
+from common.db import get_db
+from common.feed_atom import FORMAT_VERSION, FeedSpec, PageLinks, render_page
+from common.feed_pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
+    parse_page_number
+from common.feed_store import NotificationLog, utcnow
+
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+CURRENT_CACHE_CONTROL = "public, max-age=2"
+ARCHIVE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+PUBLISHER_KEY = "atomshop.publisher"
+
+
+class PageCache:
+    """A bounded, thread-safe LRU of rendered pages."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._pages: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            body = self._pages.get(key)
+            if body is not None:
+                self._pages.move_to_end(key)
+            return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        with self._lock:
+            self._pages[key] = body
+            self._pages.move_to_end(key)
+            while len(self._pages) > self.capacity:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
+
+class FeedPublisher:
+    """Publishes one notification log as a paged feed (RFC 5005) and appends to it."""
+
+    def __init__(self, model: type, spec: FeedSpec, page_size: int = 20, cache_pages: int = 256,
+                 clock: Callable[[], datetime] = utcnow):
+        self.log = NotificationLog(model, clock)
+        self.spec = spec
+        self.page_size = page_size
+        self.cache = PageCache(cache_pages)
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.log.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self.log.clock = clock
+
+    def append(self, session: Session, event_type: str, document: Any):
+        """Add a notification to the log in the caller's unit of work; it is in the feed once that commits."""
+        return self.log.append(session, event_type, document)
+
+    def init_app(self, app: Flask, url_prefix: str = "/feed") -> None:
+        """Serve the feed at `url_prefix` (current page) and `url_prefix/pages/<k>` (archives)."""
+        app.extensions[PUBLISHER_KEY] = self
+        app.register_blueprint(self.blueprint(), url_prefix=url_prefix)
+
+    def blueprint(self) -> Blueprint:
+        """Blueprint serving the current page at '' and archive pages at '/pages/<k>'."""
+        bp = Blueprint("feed", __name__)
+        bp.add_url_rule("", "current", self.serve_current, strict_slashes=False)
+        bp.add_url_rule("/pages/<path:raw>", "page", self.serve_page)
+        return bp
+
+    def serve_current(self) -> Response:
+        with get_db().read() as session:
+            newest = self.log.last(session)
+            page = current_page(newest[0] if newest else 0, self.page_size)
+            updated = newest[1] if newest else None
+            return self._respond(session, page, updated, CURRENT_CACHE_CONTROL)
+
+    def serve_page(self, raw: str) -> Response:
+        number = parse_page_number(raw)
+        if number is None:
+            abort(404)
+        with get_db().read() as session:
+            # Positions are gap-free: page k is a full archive exactly when position k * size exists.
+            updated = self.log.created_at(session, number * self.page_size)
+            if updated is not None:
+                page = Page(number, self.page_size, number * self.page_size)
+                return self._respond(session, page, updated, ARCHIVE_CACHE_CONTROL)
+            newest = self.log.last(session)
+        if current_page(newest[0] if newest else 0, self.page_size).number == number:
+            # Archives link the next one by its future URL (so their bytes never change); until that page
+            # fills up, it is the current page.
+            response = redirect(url_for(".current"), 302)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        abort(404)
+
+    def _respond(self, session: Session, page: Page, updated: datetime | None, cache_control: str) -> Response:
+        """The page, or 304 when the request's validators match — decided before anything is rendered."""
+        root = request.url_root
+        etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
+        modified = last_modified(updated, utcnow())
+        headers = {"ETag": f'"{etag}"', "Last-Modified": http_date(modified), "Cache-Control": cache_control}
+        if request.headers.get("If-None-Match") is not None:  # RFC 9110 §13.2.2: it overrides If-Modified-Since
+            fresh = request.if_none_match.contains_weak(etag)
+        else:
+            since = request.if_modified_since
+            fresh = since is not None and not_modified_since(updated, since)
+        if fresh:
+            return Response(status=304, headers=headers)
+        key = (root, page.number, page.last)
+        body = self.cache.get(key)
+        if body is None:
+            body = self._render(session, page, updated, root)
+            self.cache.put(key, body)
+        return Response(body, status=200, headers=headers, content_type=ATOM_TYPE)
+
+    def _render(self, session: Session, page: Page, updated: datetime | None, root: str) -> bytes:
+        current_url = url_for(".current", _external=True)
+        archive = page.is_archive
+        links = PageLinks(
+            self_url=url_for(".page", raw=str(page.number), _external=True) if archive else current_url,
+            current_url=current_url,
+            prev_archive=url_for(".page", raw=str(page.number - 1), _external=True) if page.has_older else None,
+            next_archive=url_for(".page", raw=str(page.number + 1), _external=True) if archive else None)
+        rows = self.log.between(session, page.first, page.last)
+        return render_page(self.spec, links, archive, updated or EPOCH, rows, root)

@@ -1,0 +1,70 @@
+"""The JSON API: customers, items, orders."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from sqlalchemy import select
+
+from common.db import get_db
+from common.publisher import PUBLISHER_KEY
+from order_service.models import Customer, Item, Order
+from order_service.orders import (InvalidOrder, customer_document, item_document, order_document,
+                                  parse_order_json, place_order)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error(status: int, message: str, details: dict | None = None):
+    """A JSON error response: {"error": …, "details": {field: problem}}."""
+    body = {"error": message}
+    if details:
+        body["details"] = details
+    return jsonify(body), status
+
+
+@bp.get("/customers")
+def customers():
+    with get_db().read() as session:
+        return jsonify([customer_document(c) for c in session.scalars(select(Customer).order_by(Customer.id))])
+
+
+@bp.get("/items")
+def items():
+    with get_db().read() as session:
+        return jsonify([item_document(i) for i in session.scalars(select(Item).order_by(Item.id))])
+
+
+@bp.get("/orders/<int:order_id>")
+def order(order_id: int):
+    with get_db().read() as session:
+        found = session.get(Order, order_id)
+        if found is None:
+            abort(404, f"no order with id {order_id}")
+        return jsonify(order_document(found))
+
+
+@bp.post("/orders")
+def create_order():
+    if request.mimetype != "application/json":
+        return error(415, "the body must be JSON, sent with Content-Type: application/json")
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH this raises 413
+    try:
+        data = json.loads(raw)
+        order_request = parse_order_json(data)
+    except RecursionError:
+        return error(400, "the JSON body is nested too deeply")
+    except InvalidOrder as exc:
+        return error(422, "the order is not valid", exc.errors)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        return error(400, f"the body is not valid JSON: {exc}")
+    try:
+        with get_db().write() as session:
+            placed = place_order(session, current_app.extensions[PUBLISHER_KEY], order_request)
+            document = order_document(placed)
+    except InvalidOrder as exc:
+        return error(422, "the order is not valid", exc.errors)
+    response = jsonify(document)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.order", order_id=document["id"])
+    return response

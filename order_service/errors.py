@@ -1,0 +1,34 @@
+"""Error responses: JSON under /api, a plain page elsewhere — never a stack trace."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers for every HTTP error and for unexpected exceptions."""
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if _wants_json():
+            response = jsonify({"error": exc.description or exc.name})
+        else:
+            response = app.make_response(render_template("errors/error.html", error=exc))
+        response.status_code = exc.code or 500
+        for name, value in exc.get_headers():  # e.g. Allow on 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _http_error(InternalServerError("the server hit an unexpected error; it has been logged"))

@@ -1,0 +1,79 @@
+"""The order service's tables: customers, items, orders with their lines, and the notifications feed."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Integer, Numeric, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from common.feed_store import NotificationMixin, UTCDateTime
+
+ADDRESS_MAX = 200
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    shipping_street: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    shipping_zip: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    shipping_city: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    billing_street: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    billing_zip: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    billing_city: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.line_no", cascade="all, delete-orphan",
+                                                  lazy="selectin")
+
+    def address(self, kind: str) -> dict[str, str]:
+        """The shipping or billing address as a dict."""
+        return {part: getattr(self, f"{kind}_{part}") for part in ("street", "zip", "city")}
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0.00"))
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))  # the item's price when the order was placed
+
+    item: Mapped[Item] = relationship(lazy="joined")
+
+    @property
+    def amount(self) -> Decimal:
+        return self.price * self.quantity
+
+
+class Notification(NotificationMixin, Base):
+    """The order feed: one row per event, in position order."""
