@@ -1,0 +1,56 @@
+"""gunicorn settings for every atomshop service (`gunicorn --config deploy/gunicorn.conf.py 'order_service:create_app()'`).
+
+The scheduled feed poller runs once per consumer instance. A consumer's app lists its poller in
+app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts it in the worker after the app
+is loaded and stops it when the worker exits. So a consumer runs ONE worker process and takes its
+concurrency from threads (`--workers 1 --threads 8`) and scales out as more instances; a consumer started
+with more workers refuses to boot rather than poll twice. The order service has no background tasks and
+scales its workers freely.
+"""
+import logging
+import os
+
+from common.cli import BACKGROUND_KEY
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_class = "gthread"
+# A POST /poll waits for the feed; the feed answers quickly, so this is a generous upper bound.
+timeout = 60
+graceful_timeout = 20
+accesslog = "-"
+errorlog = "-"
+# Lets ProxyFix in the apps trust X-Forwarded-* from nginx on another host (the compose network).
+forwarded_allow_ips = "*"
+
+
+def on_starting(server):
+    """Send the apps' own logging (the poller's) to stderr like gunicorn's."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+
+
+def _background(worker) -> list:
+    app = getattr(worker, "wsgi", None)  # the Flask app gunicorn loaded in this worker
+    return list(getattr(app, "extensions", {}).get(BACKGROUND_KEY, []))
+
+
+def post_worker_init(worker):
+    """Start the app's background tasks (a consumer's poller) in this worker, the only one."""
+    tasks = _background(worker)
+    if tasks and worker.cfg.workers != 1:
+        # Raising here makes gunicorn halt with a boot error instead of running a poller per worker.
+        raise RuntimeError(f"{worker.cfg.proc_name}: an app with background tasks (a scheduled poller) must run "
+                           f"with --workers 1 (got {worker.cfg.workers}); use --threads for concurrency and "
+                           "more instances to scale out")
+    worker.atomshop_background = tasks  # what worker_exit stops: only what this worker started
+    for task in tasks:
+        task.start()
+    if tasks:
+        worker.log.info("started %d background task(s) in worker %s", len(tasks), worker.pid)
+
+
+def worker_exit(server, worker):
+    """Stop the background tasks this worker started before it goes away."""
+    for task in getattr(worker, "atomshop_background", []):
+        task.stop()
