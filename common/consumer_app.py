@@ -1,0 +1,43 @@
+"""The app factory both feed consumers (invoicing, shipping) are built with; each brings its bounded context."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy.orm import DeclarativeBase
+
+from common import db as database
+from common import web
+from common.consumer import consumer_config, init_consumer
+from common.follower import Handler
+from common.records import record_routes
+from common.tracking import TrackingModels
+
+
+@dataclass(frozen=True)
+class ConsumerService:
+    """What makes one consumer service: its names, database, feed handler and the records it keeps."""
+
+    import_name: str  # the package, for its templates
+    service: str  # "invoicing": config, data file, consumer name
+    title: str
+    base: type[DeclarativeBase]
+    tracking: TrackingModels
+    handler: Handler
+    event_types: frozenset[str]
+    record_model: type
+    plural: str  # "invoices": URL paths and JSON
+    template_folder: str  # "invoicing": templates <folder>/list.html and <folder>/detail.html
+
+
+def create_consumer_app(spec: ConsumerService, config: dict | None = None) -> Flask:
+    """Build a consumer app from the environment, overridden by `config` (tests)."""
+    app = Flask(spec.import_name)
+    app.config.from_mapping(consumer_config(spec.service))
+    app.config.update(config or {})
+    web.init_app(app, spec.service, spec.title)
+    db = database.init_app(app, spec.base)
+    init_consumer(app, db, spec.tracking, spec.handler, spec.event_types)
+    app.register_blueprint(record_routes(spec.plural, spec.record_model, f"{spec.template_folder}/list.html",
+                                         f"{spec.template_folder}/detail.html"))
+    return app

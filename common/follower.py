@@ -1,0 +1,315 @@
+"""A domain-agnostic follower of an atomshop Atom feed: durable position, in-order, exactly-once effects.
+
+Algorithm of one pass (poll), all under a per-follower lock:
+1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page.
+2. Fetch the bookmark (a new consumer: the feed URL), with If-None-Match when the ETag is known; 304 → done.
+3. While the page in hand does not reach back to p+1 (its first position > p+1, or it is empty), walk
+   `prev-archive` back, pushing each page passed over onto a PageStack.
+4. Going forward: handle the entries after p of the page in hand in position order, then pop the stack,
+   then follow `next-archive` until the current page. Every page is fetched at most once per pass; a URL
+   met twice is a link loop and stops the pass with FeedError.
+5. Per page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
+   advance of the tracking record; another instance having moved first → roll back, re-read, carry on.
+
+Memory: one parsed page at a time. Pages passed over while walking back are kept as compact entry tuples in
+a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk), plus their URLs: O(pages) small strings in memory,
+O(backlog) bytes on disk, only on a first catch-up or when the bookmark fell more than a page behind.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Iterable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from common.db import Database
+from common.feedclient import FeedClient, FeedEntry, FeedError, Page
+from common.tracking import TrackingModels, utcnow
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, FeedEntry], None]
+
+
+@dataclass
+class Tracked:
+    """The tracking record as last read or written by this follower."""
+
+    position: int = 0
+    bookmark: str | None = None
+    etag: str | None = None
+    retry_position: int | None = None
+    retry_attempts: int = 0
+
+
+class _Conflict(Exception):
+    """Another instance advanced the tracking record first."""
+
+
+class PageStack:
+    """Pages passed over while walking back, spilled to a temporary file so memory stays bounded."""
+
+    def __init__(self):
+        self._file = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
+        self._offsets: list[int] = []
+
+    def push(self, page: Page) -> None:
+        self._file.seek(0, 2)
+        self._offsets.append(self._file.tell())
+        pickle.dump((page.url, [tuple(e.__getattribute__(f) for f in FeedEntry.__slots__) for e in page.entries],
+                     page.prev, page.next, page.is_archive, page.etag), self._file, pickle.HIGHEST_PROTOCOL)
+
+    def pop(self) -> Page:
+        offset = self._offsets.pop()
+        self._file.seek(offset)
+        url, entries, prev, nxt, is_archive, etag = pickle.load(self._file)
+        self._file.truncate(offset)
+        return Page(url, tuple(FeedEntry(*e) for e in entries), prev, nxt, is_archive, etag)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FeedFollower:
+    """Follows one feed for one consumer, applying `handler(session, entry)` to each entry exactly once."""
+
+    def __init__(self, feed_url: str, consumer_name: str, db: Database, handler: Handler, models: TrackingModels,
+                 *, event_types: Iterable[str] | None = None, max_attempts: int = 3, client: FeedClient | None = None,
+                 max_pages: int = 1_000_000):
+        self.feed_url = feed_url
+        self.name = consumer_name
+        self.db = db
+        self.handler = handler
+        self.models = models
+        self.event_types = frozenset(event_types) if event_types is not None else None
+        self.max_attempts = max_attempts
+        self.client = client or FeedClient()
+        self.max_pages = max_pages
+        self._lock = threading.Lock()
+        self.last_poll: datetime | None = None  # last successful poll
+        self.last_error: str | None = None
+        self.polls = 0
+        self.failures = 0
+        self._stuck_reason: str | None = None
+
+    # ---- the pass -------------------------------------------------------------------------------------------
+    def poll(self) -> int:
+        """Read the feed from the durable position to its end, handling new entries; returns how many."""
+        with self._lock:  # two polls at once in one process: the second waits, then finds nothing new
+            self.polls += 1
+            try:
+                handled = self._pass()
+            except Exception as exc:
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FeedError) else str(exc)
+                log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
+                raise
+            self.last_poll = utcnow()
+            if self._stuck_reason is None:
+                self.last_error = None
+            return handled
+
+    def _pass(self) -> int:
+        self._stuck_reason = None
+        state = self.load()
+        seen: set[str] = set()
+        page = self._fetch(state.bookmark or self.feed_url, seen, state.etag)
+        if page is None:
+            return 0
+        stack = PageStack()
+        try:
+            while not _reaches_back_to(page, state.position):
+                if page.prev is None:
+                    if page.entries or state.position:
+                        raise FeedError(f"{page.url}: the feed holds no position {state.position + 1} "
+                                        f"(it begins at {page.first}) and the page has no prev-archive link")
+                    break  # an empty feed
+                stack.push(page)
+                page = self._fetch(page.prev, seen)
+            handled = 0
+            while True:
+                count, complete = self._handle_page(page, state)
+                handled += count
+                if not complete:
+                    break  # an entry is being retried: nothing after it may be handled yet
+                if stack:
+                    page = stack.pop()
+                elif page.next is not None:
+                    page = self._fetch(page.next, seen)
+                else:
+                    break
+            return handled
+        finally:
+            stack.close()
+
+    def _fetch(self, url: str, seen: set[str], etag: str | None = None) -> Page | None:
+        if url in seen:
+            raise FeedError(f"link loop: {url} was reached twice in one pass")
+        if len(seen) >= self.max_pages:
+            raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
+        seen.add(url)
+        return self.client.fetch(url, etag)
+
+    # ---- one page, one transaction ----------------------------------------------------------------------------
+    def _handle_page(self, page: Page, state: Tracked) -> tuple[int, bool]:
+        """Handle the page's entries after the position; returns (handled, whether the page was finished)."""
+        while True:
+            try:
+                return self._try_page(page, state)
+            except _Conflict:
+                fresh = self.load()
+                log.info("%s: another instance moved from %d to %d; continuing", self.name, state.position,
+                         fresh.position)
+                state.__dict__.update(fresh.__dict__)
+
+    def _try_page(self, page: Page, state: Tracked) -> tuple[int, bool]:
+        todo = [e for e in page.entries if e.position > state.position]
+        if todo and todo[0].position != state.position + 1:
+            raise FeedError(f"{page.url}: expected position {state.position + 1} next, found {todo[0].position}")
+        for before, after in zip(todo, todo[1:]):
+            if after.position != before.position + 1:
+                raise FeedError(f"{page.url}: gap in the feed between positions {before.position} and "
+                                f"{after.position}")
+        T = self.models.Tracking
+        new = Tracked(**state.__dict__)
+        counts = {"handled": 0, "skipped": 0, "dead_lettered": 0}
+        complete = True
+        with self.db.write() as session:
+            current = self._read(session, lock=True)
+            if current.position != state.position:
+                raise _Conflict()
+            for entry in todo:
+                outcome = self._apply(session, entry, new)
+                if outcome is None:
+                    complete = False
+                    break
+                counts[outcome] += 1
+                new.position = entry.position
+            if complete and (page.first is None or page.first <= new.position):
+                new.bookmark = page.url
+                # The ETag lets the next pass stop at a 304, so only once everything on the page is handled.
+                new.etag = page.etag if page.next is None else None
+            if new == state and not any(counts.values()):
+                return 0, complete
+            result = session.execute(
+                update(T).where(T.consumer == self.name, T.position == state.position).values(
+                    position=new.position, bookmark=new.bookmark, etag=new.etag,
+                    retry_position=new.retry_position, retry_attempts=new.retry_attempts,
+                    retry_reason=self._stuck_reason, handled=T.handled + counts["handled"],
+                    skipped=T.skipped + counts["skipped"], dead_lettered=T.dead_lettered + counts["dead_lettered"]))
+            if result.rowcount != 1:
+                raise _Conflict()
+        state.__dict__.update(new.__dict__)
+        return counts["handled"], complete
+
+    def _apply(self, session: Session, entry: FeedEntry, new: Tracked) -> str | None:
+        """Run the handler in a savepoint: 'handled', 'skipped', 'dead_lettered', or None to retry later."""
+        if self.event_types is not None and entry.event_type not in self.event_types:
+            return "skipped"  # an event type this consumer does not subscribe to, on purpose
+        try:
+            with session.begin_nested():
+                self.handler(session, entry)
+        except OperationalError:
+            raise  # the database itself failed: not the entry's fault
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            attempts = new.retry_attempts + 1 if new.retry_position == entry.position else 1
+            log.warning("%s: entry %s at position %d failed (attempt %d of %d): %s", self.name, entry.id,
+                        entry.position, attempts, self.max_attempts, reason)
+            if attempts < self.max_attempts:
+                new.retry_position, new.retry_attempts = entry.position, attempts
+                self._stuck_reason = f"position {entry.position}, attempt {attempts} of {self.max_attempts}: {reason}"
+                self.last_error = self._stuck_reason
+                return None
+            session.execute(insert(self.models.DeadLetter).values(
+                consumer=self.name, position=entry.position, entry_id=entry.id, event_type=entry.event_type,
+                link=entry.link, updated=entry.updated, content=entry.content, reason=reason, attempts=attempts,
+                created=utcnow()))
+            new.retry_position, new.retry_attempts = None, 0
+            self._stuck_reason = None
+            return "dead_lettered"
+        if new.retry_position == entry.position:
+            new.retry_position, new.retry_attempts = None, 0
+            self._stuck_reason = None
+        return "handled"
+
+    # ---- dead letters ------------------------------------------------------------------------------------------
+    def dead_letters(self) -> list[dict]:
+        """This consumer's dead letters, oldest position first."""
+        D = self.models.DeadLetter
+        with self.db.read() as session:
+            rows = session.scalars(select(D).where(D.consumer == self.name).order_by(D.position)).all()
+            return [row.to_json() for row in rows]
+
+    def retry_dead_letter(self, letter_id: int) -> None:
+        """Run the handler again for a dead letter: removed on success; LookupError if unknown, else re-raises."""
+        D = self.models.DeadLetter
+        with self.db.read() as session:
+            letter = session.get(D, letter_id)
+            if letter is None or letter.consumer != self.name:
+                raise LookupError(f"no dead letter {letter_id}")
+            entry = FeedEntry(letter.position, letter.entry_id, letter.event_type, letter.content, letter.link,
+                              letter.updated)
+        try:
+            with self.db.write() as session:
+                self.handler(session, entry)
+                if session.execute(D.__table__.delete().where(D.id == letter_id)).rowcount != 1:
+                    raise LookupError(f"dead letter {letter_id} was retried by someone else meanwhile")
+        except LookupError:
+            raise
+        except Exception as exc:
+            with self.db.write() as session:
+                session.execute(update(D).where(D.id == letter_id).values(
+                    reason=f"{type(exc).__name__}: {exc}", attempts=D.attempts + 1))
+            raise
+
+    # ---- the tracking record ----------------------------------------------------------------------------------
+    def _read(self, session: Session, lock: bool = False) -> Tracked:
+        T = self.models.Tracking
+        query = select(T.position, T.bookmark, T.etag, T.retry_position, T.retry_attempts).where(
+            T.consumer == self.name)
+        row = session.execute(query.with_for_update() if lock else query).one_or_none()
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(T).values(consumer=self.name, position=0, retry_attempts=0, handled=0,
+                                                     skipped=0, dead_lettered=0))
+            except IntegrityError:
+                pass  # another instance created it first
+            row = session.execute(query.with_for_update() if lock else query).one()
+        return Tracked(row.position, row.bookmark, row.etag, row.retry_position, row.retry_attempts or 0)
+
+    def load(self) -> Tracked:
+        """The durable tracking record (created at position 0 if missing)."""
+        T = self.models.Tracking
+        with self.db.read() as session:
+            if session.get(T, self.name) is not None:
+                return self._read(session)
+        with self.db.write() as session:
+            return self._read(session)
+
+    def stats(self) -> dict:
+        """Durable counters plus this process's poll status, for /health."""
+        T = self.models.Tracking
+        with self.db.read() as session:
+            row = session.get(T, self.name)
+            durable = {"position": row.position if row else 0, "handled": row.handled if row else 0,
+                       "skipped": row.skipped if row else 0, "dead_lettered": row.dead_lettered if row else 0,
+                       "retrying": ({"position": row.retry_position, "attempts": row.retry_attempts,
+                                     "reason": row.retry_reason} if row and row.retry_position else None)}
+        return durable
+
+
+def _reaches_back_to(page: Page, position: int) -> bool:
+    """Whether handling can start on this page: it holds position+1, or everything on it is handled."""
+    return page.first is not None and page.first <= position + 1

@@ -1,0 +1,43 @@
+"""Read-only routes over the records a consumer keeps per order (invoices, shipments): HTML and JSON."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, render_template
+from sqlalchemy import select
+
+from common.consumer import consumer_status, json_error
+from common.db import get_db
+from common.web import paginate
+
+
+def record_routes(plural: str, model, list_template: str, detail_template: str) -> Blueprint:
+    """`/` and `/<plural>/<order_id>` (HTML), `/api/<plural>` by order_id ascending and `/api/<plural>/<order_id>`."""
+    bp = Blueprint(plural, __name__)
+
+    @bp.get("/")
+    def index():
+        with get_db().read() as session:
+            page = paginate(session, select(model).order_by(model.order_id.desc()))
+            return render_template(list_template, page=page, status=consumer_status())
+
+    @bp.get(f"/{plural}/<int:order_id>")
+    def detail(order_id: int):
+        with get_db().read() as session:
+            record = session.get(model, order_id)
+            if record is None:
+                abort(404, description=f"no {plural[:-1]} for order {order_id} (yet)")
+            return render_template(detail_template, record=record)
+
+    @bp.get(f"/api/{plural}")
+    def api_list():
+        with get_db().read() as session:
+            return jsonify([r.to_json() for r in session.scalars(select(model).order_by(model.order_id))])
+
+    @bp.get(f"/api/{plural}/<int:order_id>")
+    def api_one(order_id: int):
+        with get_db().read() as session:
+            record = session.get(model, order_id)
+            if record is None:
+                return json_error(404, f"no {plural[:-1]} for order {order_id}")
+            return jsonify(record.to_json())
+
+    return bp

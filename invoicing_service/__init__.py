@@ -1,0 +1,1 @@
+"""Invoicing: follows the order feed and keeps one invoice per order."""

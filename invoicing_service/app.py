@@ -1,0 +1,16 @@
+"""The invoicing service's Flask app."""
+from __future__ import annotations
+
+from flask import Flask
+
+from common.consumer_app import ConsumerService, create_consumer_app
+from invoicing_service import handler
+from invoicing_service.models import Base, Invoice, tracking
+
+INVOICING = ConsumerService("invoicing_service", "invoicing", "Invoicing", Base, tracking, handler.handle,
+                            handler.EVENT_TYPES, Invoice, "invoices", "invoicing")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app from the environment, overridden by `config` (tests)."""
+    return create_consumer_app(INVOICING, config)

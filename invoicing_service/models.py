@@ -1,0 +1,50 @@
+"""Invoicing's own database: invoices and the follower's tracking tables."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from common.money import Money, format_money
+from common.order_document import AddressColumns, CustomerColumns
+from common.tracking import tracking_models
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Invoice(CustomerColumns, AddressColumns, Base):
+    """One per order (order_id is the key, so never two); the address is the billing address."""
+
+    __tablename__ = "invoices"
+    order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    total: Mapped[Decimal] = mapped_column(Money)
+    order_url: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
+    lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.line_no", cascade="all, delete-orphan",
+                                                      lazy="selectin")
+
+    def to_json(self) -> dict:
+        return {"order_id": self.order_id, "customer": self.customer_json(), "billing_address": self.address_json(),
+                "lines": [line.to_json() for line in self.lines], "total": format_money(self.total),
+                "order_url": self.order_url}
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    order_id: Mapped[int] = mapped_column(ForeignKey("invoices.order_id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer)
+    item_name: Mapped[str] = mapped_column(Text)
+    price: Mapped[Decimal] = mapped_column(Money)
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+    def to_json(self) -> dict:
+        return {"item": {"id": self.item_id, "name": self.item_name, "price": format_money(self.price)},
+                "quantity": self.quantity, "amount": format_money(self.amount)}
+
+
+tracking = tracking_models(Base)

@@ -1,0 +1,1 @@
+"""Shipping: follows the order feed and keeps one shipment per order."""

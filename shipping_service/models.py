@@ -1,0 +1,42 @@
+"""Shipping's own database: shipments and the follower's tracking tables."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from common.order_document import AddressColumns, CustomerColumns
+from common.tracking import tracking_models
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Shipment(CustomerColumns, AddressColumns, Base):
+    """One per order (order_id is the key, so never two); the address is the shipping address."""
+
+    __tablename__ = "shipments"
+    order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_url: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
+    lines: Mapped[list["ShipmentLine"]] = relationship(order_by="ShipmentLine.line_no", cascade="all, delete-orphan",
+                                                       lazy="selectin")
+
+    def to_json(self) -> dict:
+        return {"order_id": self.order_id, "customer": self.customer_json(), "shipping_address": self.address_json(),
+                "lines": [line.to_json() for line in self.lines], "order_url": self.order_url}
+
+
+class ShipmentLine(Base):
+    __tablename__ = "shipment_lines"
+    order_id: Mapped[int] = mapped_column(ForeignKey("shipments.order_id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer)
+    item_name: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    def to_json(self) -> dict:
+        return {"item": {"id": self.item_id, "name": self.item_name}, "quantity": self.quantity}
+
+
+tracking = tracking_models(Base)
