@@ -1,0 +1,21 @@
+"""Fault-injection machinery for the resilience tests (issue 4).
+
+- proxy.FaultProxy: a loopback HTTP proxy between a consumer and the order feed that injects network faults.
+- hostile.HostileFeedServer: a loopback server of broken and malicious feed pages (XXE, billion laughs, 50 MB…).
+- atom: builders of Atom pages and order documents in the feed's wire format.
+- load.OrderLoad: threads posting JSON orders, recording every 201.
+- fleet: consumer fleets, random SIGKILLs, restarts.
+- checks: feed walking and the nothing-lost / nothing-duplicated / in-order checkers.
+- postgres.PostgresCluster: a throwaway cluster when tests/servers.py has none.
+- figures.record: figures appended to test-output/fault-figures.jsonl.
+"""
+
+import pytest
+
+
+@pytest.fixture
+def soak_selected(request):
+    """Skip a soak-sized test unless the run selected the soak marker (`make soak`, i.e. pytest -m soak)."""
+    expression = request.config.option.markexpr or ""
+    if "soak" not in expression or "not soak" in expression:
+        pytest.skip("soak-sized run: `make soak` (pytest -m soak)")
