@@ -1,0 +1,131 @@
+"""compose.yaml and the Dockerfile, validated by Debian's docker-compose (no Docker engine needed)."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.servers import REPO, render_template
+from tests.support import require_binary
+
+SERVICES = {"order": "order_service", "invoicing": "invoicing_service", "shipping": "shipping_service"}
+CONSUMERS = ("invoicing", "shipping")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    """compose.yaml as docker-compose resolves it (validated, anchors merged, variables interpolated)."""
+    binary = require_binary("docker-compose")
+    result = subprocess.run([binary, "--project-directory", str(REPO), "-f", str(REPO / "compose.yaml"), "config"],
+                            capture_output=True, text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def _command(service: dict) -> list[str]:
+    command = service["command"]
+    return command if isinstance(command, list) else command.split()
+
+
+def test_compose_runs_postgres_the_three_services_and_nginx(compose):
+    assert set(compose["services"]) == {"postgres", "nginx", *SERVICES}
+
+
+def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs_to_be_healthy(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    expected = {"order": {"postgres"}, "invoicing": {"postgres", "order"}, "shipping": {"postgres", "order"},
+                "nginx": {"order", "invoicing", "shipping"}}
+    for name, needs in expected.items():
+        depends_on = services[name]["depends_on"]
+        assert set(depends_on) == needs, name
+        assert {dep["condition"] for dep in depends_on.values()} == {"service_healthy"}, name
+
+
+def test_the_services_are_built_from_the_repo_and_served_by_gunicorn_with_the_repo_config(compose):
+    for name, package in SERVICES.items():
+        service = compose["services"][name]
+        command = _command(service)
+        assert service["build"]["context"] == str(REPO)
+        assert command[0] == "gunicorn" and f"{package}:create_app()" in command, command
+        config = command[command.index("--config") + 1]
+        assert (REPO / config).is_file()
+        healthcheck = " ".join(service["healthcheck"]["test"])
+        assert "http://127.0.0.1:8000/health" in healthcheck
+
+
+def test_a_consumer_runs_one_gunicorn_worker_so_one_poller_per_instance(compose):
+    for name in CONSUMERS:
+        command = _command(compose["services"][name])
+        assert command[command.index("--workers") + 1] == "1", name
+
+
+def test_scaled_services_publish_no_fixed_host_port_and_have_no_fixed_name(compose):
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert "ports" not in service, f"{name} publishes a host port: --scale {name}=2 would clash"
+        assert "container_name" not in service
+
+
+def test_only_nginx_is_published_on_port_8080(compose):
+    ports = compose["services"]["nginx"]["ports"]
+    assert [(int(p["published"]), int(p["target"])) for p in ports] == [(8080, 8080)]
+    assert compose["services"]["nginx"]["environment"]["NGINX_PORT"] == "8080"
+
+
+def test_the_consumers_read_the_order_feed_through_nginx(compose):
+    for name in CONSUMERS:
+        assert compose["services"][name]["environment"]["ORDER_FEED_URL"] == "http://nginx:8080/order/feed"
+
+
+def test_each_service_has_its_own_postgresql_database_created_by_the_init_script(compose):
+    services = compose["services"]
+    databases = set()
+    for name in SERVICES:
+        url = services[name]["environment"]["DATABASE_URL"]
+        match = re.fullmatch(r"postgresql\+psycopg://atomshop:[^@]+@postgres:5432/(\w+)", url)
+        assert match, url
+        databases.add(match.group(1))
+    assert len(databases) == 3, "the services must not share a database"
+
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    mounts = dict(volume.rsplit(":", 1)[0].split(":", 1) for volume in postgres["volumes"])
+    assert mounts.get("pgdata") == "/var/lib/postgresql/data", "the data must live in a named volume"
+    assert "pgdata" in compose["volumes"]
+    init_script = next(source for source, target in mounts.items() if target.startswith("/docker-entrypoint-initdb.d/"))
+    created = set(re.findall(r"CREATE DATABASE (\w+)", open(init_script).read()))
+    assert created == databases
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_nginx_gets_the_repo_template_and_a_value_for_every_placeholder(compose):
+    nginx = compose["services"]["nginx"]
+    assert nginx["image"].startswith("nginx:")
+    mounts = dict(volume.rsplit(":", 1)[0].split(":", 1) for volume in nginx["volumes"])
+    template = next(source for source, target in mounts.items()
+                    if target.startswith("/etc/nginx/templates/") and target.endswith(".template"))
+    assert template == str(REPO / "deploy" / "nginx" / "atomshop.conf.template")
+    environment = nginx["environment"]
+    rendered = render_template(open(template).read(), environment)  # raises on a placeholder without a value
+    for name in SERVICES:
+        assert environment[f"{name.upper()}_UPSTREAM"] == f"{name}:8000"
+    home = environment["ATOMSHOP_HOME"]
+    assert mounts[str(REPO / "deploy" / "nginx" / "home")] == home
+    assert f"root {home};" in rendered
+
+
+def test_the_dockerfile_installs_the_project_and_runs_as_a_non_root_user():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    instructions = [line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith("#")
+                    and not line.startswith(" ")]
+    assert instructions[0] == ["FROM", "python:3.11-slim"]
+    users = [parts[1].strip() for parts in instructions if parts[0] == "USER"]
+    assert users and users[-1] not in ("root", "0"), "the image must not run as root"
+    assert "pip install ." in dockerfile
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+    assert "deploy" not in ignored, "the gunicorn config lives in deploy/"
