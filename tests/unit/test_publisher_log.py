@@ -1,0 +1,110 @@
+"""The notification log: gap-free positions, time order == position order, the page cache."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.orm import DeclarativeBase
+
+from common.db import Database
+from common.feed_store import NotificationLog, NotificationMixin
+from common.publisher import PageCache
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Note(NotificationMixin, Base):
+    pass
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'log.db'}", Base)
+    database.create_all()
+    yield database
+    database.dispose()
+
+
+def test_positions_start_at_one_and_have_no_gaps(db):
+    log = NotificationLog(Note)
+    for n in range(5):
+        with db.write() as session:
+            log.append(session, "Thing", {"n": n})
+    with db.read() as session:
+        rows = log.between(session, 1, 10)
+        assert [r.position for r in rows] == [5, 4, 3, 2, 1]
+        assert [json.loads(r.document)["n"] for r in rows] == [4, 3, 2, 1, 0]
+        assert log.last(session)[0] == 5
+
+
+def test_a_rolled_back_append_leaves_no_gap(db):
+    log = NotificationLog(Note)
+    with db.write() as session:
+        log.append(session, "Thing", {"n": 1})
+    with pytest.raises(RuntimeError):
+        with db.write() as session:
+            log.append(session, "Thing", {"n": 2})
+            raise RuntimeError("the unit of work fails after the append")
+    with db.write() as session:
+        assert log.append(session, "Thing", {"n": 3}).position == 2
+
+
+def test_times_never_go_backwards_when_the_clock_steps_back(db):
+    start = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=timezone.utc)
+    ticks = iter([start, start - timedelta(hours=1), start + timedelta(seconds=1)])
+    log = NotificationLog(Note, clock=lambda: next(ticks))
+    for _ in range(3):
+        with db.write() as session:
+            log.append(session, "Thing", {})
+    with db.read() as session:
+        times = [r.created for r in reversed(log.between(session, 1, 3))]
+    assert times == [start, start, start + timedelta(seconds=1)]
+    assert all(t.tzinfo is not None for t in times)
+
+
+def test_times_keep_sub_second_precision(db):
+    moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=timezone.utc)
+    log = NotificationLog(Note, clock=lambda: moment)
+    with db.write() as session:
+        log.append(session, "Thing", {})
+    with db.read() as session:
+        assert log.created_at(session, 1) == moment
+        assert log.created_at(session, 2) is None
+
+
+def test_concurrent_writers_get_distinct_gap_free_positions(db):
+    log = NotificationLog(Note)
+    errors = []
+
+    def writer(worker):
+        try:
+            for n in range(10):
+                with db.write() as session:
+                    log.append(session, "Thing", {"worker": worker, "n": n})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with db.read() as session:
+        rows = list(reversed(log.between(session, 1, 100)))
+    assert [r.position for r in rows] == list(range(1, 41))
+    assert [r.created for r in rows] == sorted(r.created for r in rows)
+
+
+def test_the_page_cache_keeps_only_the_most_recently_used_pages():
+    cache = PageCache(2)
+    cache.put(("a",), b"A")
+    cache.put(("b",), b"B")
+    assert cache.get(("a",)) == b"A"  # now "b" is the least recently used
+    cache.put(("c",), b"C")
+    assert cache.get(("b",)) is None
+    assert cache.get(("a",)) == b"A" and cache.get(("c",)) == b"C"
