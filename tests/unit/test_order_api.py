@@ -1,0 +1,187 @@
+"""The order service's JSON API: demo data, placing orders, validation, errors."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from common.db import Database
+from order_service import create_app
+from order_service.models import Base, Customer, Item, Notification, Order
+from tests.unit.test_feed_http import order_body
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'orders.db'}"
+
+
+@pytest.fixture
+def app(db_url):
+    return create_app({"TESTING": True, "DATABASE_URL": db_url})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def counts(db_url):
+    db = Database(db_url, Base)
+    try:
+        with db.read() as s:
+            return s.scalar(select(func.count()).select_from(Order)), \
+                s.scalar(select(func.count()).select_from(Notification))
+    finally:
+        db.dispose()
+
+
+def test_demo_customers_and_items_are_there_on_first_start_and_not_duplicated(db_url, client):
+    customers = client.get("/api/customers").get_json()
+    items = client.get("/api/items").get_json()
+    assert len(customers) >= 3 and len(items) >= 3
+    assert set(customers[0]) == {"id", "first_name", "last_name", "email"}
+    assert set(items[0]) == {"id", "name", "price"}
+    assert all(Decimal(i["price"]).as_tuple().exponent == -2 and isinstance(i["price"], str) for i in items)
+    create_app({"TESTING": True, "DATABASE_URL": db_url})  # a restart
+    db = Database(db_url, Base)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == len(customers)
+        assert s.scalar(select(func.count()).select_from(Item)) == len(items)
+    db.dispose()
+
+
+def test_an_order_is_created_with_201_a_location_and_the_order_document(db_url, client):
+    items = {i["id"]: i for i in client.get("/api/items").get_json()}
+    response = client.post("/api/orders", json=order_body())
+    assert response.status_code == 201
+    document = response.get_json()
+    assert response.headers["Location"] == f"/api/orders/{document['id']}"
+    assert set(document) == {"id", "created", "customer", "shipping_address", "billing_address", "lines", "total"}
+    assert document["customer"]["id"] == 1
+    assert document["shipping_address"] == order_body()["shipping_address"]
+    assert document["lines"] == [{"item": items[1], "quantity": 2}, {"item": items[3], "quantity": 1}]
+    expected = Decimal(items[1]["price"]) * 2 + Decimal(items[3]["price"])
+    assert document["total"] == f"{expected:.2f}"
+    assert document["created"].endswith("Z") and "T" in document["created"]
+    assert client.get(response.headers["Location"]).get_json() == document
+    assert counts(db_url) == (1, 1)
+
+
+def test_the_line_price_is_the_price_at_order_time(app, client):
+    first = client.post("/api/orders", json=order_body()).get_json()
+    db = app.extensions["atomshop.db"]
+    with db.write() as s:
+        s.get(Item, 1).price = Decimal("1000.00")
+    again = client.get(f"/api/orders/{first['id']}").get_json()
+    assert again["lines"][0]["item"]["price"] == first["lines"][0]["item"]["price"] != "1000.00"
+
+
+def without(key):
+    body = order_body()
+    del body[key]
+    return body
+
+
+def with_address(**parts):
+    return order_body(shipping_address={**order_body()["shipping_address"], **parts})
+
+
+def with_line(**line):
+    return order_body(lines=[{"item_id": 1, "quantity": 1, **line}])
+
+
+INVALID = {
+    "unknown customer": (order_body(customer_id=999), "customer_id"),
+    "customer id as string": (order_body(customer_id="1"), "customer_id"),
+    "customer id as bool": (order_body(customer_id=True), "customer_id"),
+    "no customer": (without("customer_id"), "customer_id"),
+    "no shipping address": (without("shipping_address"), "shipping_address"),
+    "billing address not an object": (order_body(billing_address="x"), "billing_address"),
+    "empty street": (with_address(street=""), "shipping_address.street"),
+    "blank city": (with_address(city="   "), "shipping_address.city"),
+    "missing zip": (order_body(shipping_address={"street": "s", "city": "c"}), "shipping_address.zip"),
+    "zip a number": (with_address(zip=12345), "shipping_address.zip"),
+    "street too long": (with_address(street="x" * 201), "shipping_address.street"),
+    "no lines": (order_body(lines=[]), "lines"),
+    "lines not a list": (order_body(lines={"item_id": 1}), "lines"),
+    "line not an object": (order_body(lines=[1]), "lines[0]"),
+    "unknown item": (with_line(item_id=999), "lines[0].item_id"),
+    "item id as float": (with_line(item_id=1.0), "lines[0].item_id"),
+    "quantity 0": (with_line(quantity=0), "lines[0].quantity"),
+    "quantity 10000": (with_line(quantity=10000), "lines[0].quantity"),
+    "quantity negative": (with_line(quantity=-1), "lines[0].quantity"),
+    "quantity 1.5": (with_line(quantity=1.5), "lines[0].quantity"),
+    "quantity 2.0": (with_line(quantity=2.0), "lines[0].quantity"),
+    "quantity as string": (with_line(quantity="2"), "lines[0].quantity"),
+    "quantity as bool": (with_line(quantity=True), "lines[0].quantity"),
+    "quantity missing": (order_body(lines=[{"item_id": 1}]), "lines[0].quantity"),
+    "NUL in street": (with_address(street="a\x00b"), "shipping_address.street"),
+    "control char in city": (with_address(city="a\x1bb"), "shipping_address.city"),
+    "lone surrogate": (with_address(street="a\ud800b"), "shipping_address.street"),
+    "U+FFFE": (with_address(zip="\ufffe"), "shipping_address.zip"),
+    "U+FFFF in an unknown field": (order_body(note="\uffff"), "note"),
+    "not an object": ([order_body()], "body"),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_an_invalid_order_is_rejected_with_422_saying_what_is_wrong_and_nothing_is_stored(db_url, client, case):
+    body, field = INVALID[case]
+    response = client.post("/api/orders", data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()
+    assert error["error"] and field in error["details"], error
+    assert counts(db_url) == (0, 0)
+
+
+def test_valid_boundaries_are_accepted(client):
+    for body in (with_line(quantity=1), with_line(quantity=9999), with_address(street="x" * 200),
+                 with_address(street="tab\tnew\nline\rok")):
+        assert client.post("/api/orders", json=body).status_code == 201
+
+
+@pytest.mark.parametrize("data, content_type, status", [
+    ('{"customer_id": 1,', "application/json", 400),
+    (b"\xff\xfe\xfa", "application/json", 400),
+    ("", "application/json", 400),
+    ("[" * 100_000 + "]" * 100_000, "application/json", 400),
+    (json.dumps(order_body()), "text/plain", 415),
+    (json.dumps(order_body()), None, 415),
+    ("customer_id=1", "application/x-www-form-urlencoded", 415),
+])
+def test_a_body_that_is_not_json_gets_a_json_error(db_url, client, data, content_type, status):
+    response = client.post("/api/orders", data=data, content_type=content_type)
+    assert response.status_code == status
+    assert response.is_json and response.get_json()["error"]
+    assert counts(db_url) == (0, 0)
+
+
+def test_a_body_over_one_mebibyte_gets_413_as_json(db_url, client):
+    body = json.dumps(order_body(padding="x" * (1024 * 1024)))
+    response = client.post("/api/orders", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["error"]
+    assert counts(db_url) == (0, 0)
+
+
+def test_unknown_orders_and_methods_get_json_errors(client):
+    for path, method, status in [("/api/orders/999", "get", 404), ("/api/orders/abc", "get", 404),
+                                 ("/api/nothing", "get", 404), ("/api/orders", "get", 405),
+                                 ("/api/orders/1", "delete", 405)]:
+        response = getattr(client, method)(path)
+        assert response.status_code == status
+        assert response.is_json and response.get_json()["error"], path
+
+
+def test_health_reports_ok_and_the_feed_position(client):
+    assert client.get("/health").get_json() == {"status": "ok", "service": "order", "feed_position": 0}
+    client.post("/api/orders", json=order_body())
+    assert client.get("/health").get_json()["feed_position"] == 1
+
+
+def test_the_api_needs_no_csrf_token_even_with_csrf_enabled(app, client):
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    assert client.post("/api/orders", json=order_body()).status_code == 201
