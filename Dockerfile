@@ -18,4 +18,4 @@ USER atomshop
 ENV ATOMSHOP_DATA_DIR=/app/data
 EXPOSE 8000
 
-CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "order_service:create_app()"]
+CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "order_service.app:create_app()"]

@@ -1,6 +1,8 @@
 """Database setup shared by the services: one engine and two session factories per app."""
 from __future__ import annotations
 
+import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -69,7 +71,7 @@ def _make_engine(url: str) -> Engine:
         # Let SQLAlchemy, not pysqlite, decide where transactions begin (see the `begin` hook).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+        _use_wal(cursor)  # readers never block the writer, nor it them
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across process crashes
@@ -82,6 +84,20 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
+def _use_wal(cursor) -> None:
+    # Turning a new file to WAL takes an exclusive lock, and when several processes open the new file at once
+    # (gunicorn workers booting) SQLite answers "database is locked" at once instead of waiting: retry.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | None = None) -> Database:
     """Attach a Database for app.config['DATABASE_URL'] to the app and create its schema.
 
@@ -90,11 +106,12 @@ def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | N
     """
     db = Database(app.config["DATABASE_URL"], base)
     app.extensions["atomshop.db"] = db
-    if migrations is None:
-        db.create_all()
-    else:
-        from common.migrate import upgrade  # alembic is only needed by services that migrate
+    from common.migrate import migration_lock, upgrade
 
+    if migrations is None:
+        with migration_lock(db):  # instances starting at once must not race to CREATE the same tables
+            db.create_all()
+    else:
         upgrade(db, migrations)
     return db
 

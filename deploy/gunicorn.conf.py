@@ -1,4 +1,4 @@
-"""gunicorn settings for every atomshop service (`gunicorn --config deploy/gunicorn.conf.py 'order_service:create_app()'`).
+"""gunicorn settings for every atomshop service (`gunicorn --config deploy/gunicorn.conf.py 'order_service.app:create_app()'`).
 
 The scheduled feed poller runs once per consumer instance. A consumer's app lists its poller in
 app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts it in the worker after the app
@@ -23,6 +23,8 @@ accesslog = "-"
 errorlog = "-"
 # Lets ProxyFix in the apps trust X-Forwarded-* from nginx on another host (the compose network).
 forwarded_allow_ips = "*"
+# No gunicornc control socket: several instances share a home folder in tests, and the image's is read-only.
+control_socket_disable = True
 
 
 def on_starting(server):

@@ -50,7 +50,7 @@ def test_the_services_are_built_from_the_repo_and_served_by_gunicorn_with_the_re
         service = compose["services"][name]
         command = _command(service)
         assert service["build"]["context"] == str(REPO)
-        assert command[0] == "gunicorn" and f"{package}:create_app()" in command, command
+        assert command[0] == "gunicorn" and f"{package}.app:create_app()" in command, command
         config = command[command.index("--config") + 1]
         assert (REPO / config).is_file()
         healthcheck = " ".join(service["healthcheck"]["test"])

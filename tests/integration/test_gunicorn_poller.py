@@ -98,7 +98,7 @@ def test_an_app_with_background_tasks_refuses_to_boot_with_several_workers(recor
 
 def _built(*packages: str) -> bool:
     try:
-        return all(hasattr(importlib.import_module(package), "create_app") for package in packages)
+        return all(hasattr(importlib.import_module(package + ".app"), "create_app") for package in packages)
     except ImportError:
         return False
 
@@ -110,8 +110,8 @@ needs_consumer = pytest.mark.skipif(not _built("order_service", "invoicing_servi
 @needs_consumer
 def test_a_consumer_under_gunicorn_polls_the_feed_on_its_schedule_exactly_once(tmp_path):
     interval, window = 0.5, 6.0
-    with GunicornProcess("order_service:create_app()", tmp_path / "order", workers=2, name="order") as order, \
-            GunicornProcess("invoicing_service:create_app()", tmp_path / "invoicing", workers=1, threads=4,
+    with GunicornProcess("order_service.app:create_app()", tmp_path / "order", workers=2, name="order") as order, \
+            GunicornProcess("invoicing_service.app:create_app()", tmp_path / "invoicing", workers=1, threads=4,
                             name="invoicing",
                             env={"ORDER_FEED_URL": order.url + "/feed", "POLL_INTERVAL": str(interval)}) as consumer:
         customer = requests.get(order.url + "/api/customers", timeout=5).json()[0]
