@@ -195,10 +195,10 @@ class FeedFollower:
                     break
                 counts[outcome] += 1
                 new.position = entry.position
-            if complete and (page.first is None or page.first <= new.position):
+            if page.first is None or page.first <= new.position:  # this page now holds the position
                 new.bookmark = page.url
                 # The ETag lets the next pass stop at a 304, so only once everything on the page is handled.
-                new.etag = page.etag if page.next is None else None
+                new.etag = page.etag if complete and page.next is None else None
             if new == state and not any(counts.values()):
                 return 0, complete
             result = session.execute(

@@ -90,3 +90,61 @@ class FakeFeed:
         if request.headers.get("If-None-Match") == etag:
             return 304, {"ETag": etag}, ""
         return 200, {"Content-Type": "application/atom+xml; charset=utf-8", "ETag": etag}, self.page(k)
+
+
+# ---- a consumer database for the follower's unit tests --------------------------------------------------------
+from sqlalchemy import Integer, select  # noqa: E402
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column  # noqa: E402
+
+from common.db import Database  # noqa: E402
+from common.feedclient import FeedClient  # noqa: E402
+from common.follower import FeedFollower  # noqa: E402
+from common.tracking import tracking_models  # noqa: E402
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Effect(Base):
+    """What the test handler stores: one row per order, like an invoice."""
+
+    __tablename__ = "effects"
+    order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+MODELS = tracking_models(Base)
+
+
+class Recorder:
+    """A handler that stores an Effect per order and remembers the positions it saw, in order."""
+
+    def __init__(self, fail_on: set[int] | None = None):
+        self.positions: list[int] = []
+        self.fail_on = fail_on or set()
+
+    def __call__(self, session, entry) -> None:
+        doc = entry.json()
+        if entry.position in self.fail_on:
+            raise RuntimeError(f"handler refuses position {entry.position}")
+        self.positions.append(entry.position)
+        if session.get(Effect, doc["id"]) is None:
+            session.add(Effect(order_id=doc["id"], position=entry.position))
+
+
+def make_db(tmp_path, name: str = "consumer.db") -> Database:
+    db = Database(f"sqlite:///{tmp_path / name}", Base)
+    db.create_all()
+    return db
+
+
+def make_follower(db: Database, handler=None, consumer: str = "test", **kwargs) -> FeedFollower:
+    kwargs.setdefault("event_types", {"OrderCreated"})
+    kwargs.setdefault("client", FeedClient(connect_timeout=1, read_timeout=1))
+    return FeedFollower(FEED_URL, consumer, db, handler or Recorder(), MODELS, **kwargs)
+
+
+def effects(db: Database) -> list[int]:
+    with db.read() as s:
+        return list(s.scalars(select(Effect.order_id).order_by(Effect.order_id)))

@@ -1,0 +1,167 @@
+"""Entries the handler cannot take: bounded retries then a dead letter; unknown types skipped; duplicates once."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import responses
+from sqlalchemy import update
+
+from tests.unit.follower_feed import (BASE, FEED_URL, MODELS, FakeFeed, Recorder, effects, entry_xml, make_db,
+                                      make_follower, page_xml)
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_an_entry_that_is_not_json_is_retried_then_dead_lettered_and_the_rest_follows(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=10, count=5)
+    feed.entry_overrides[3] = entry_xml(3, content="{not json")
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler, max_attempts=3)
+    assert follower.poll() == 2  # 1 and 2; 3 fails (attempt 1) and nothing after it may go first
+    assert follower.load().position == 2 and follower.load().retry_attempts == 1
+    assert "position 3, attempt 1 of 3" in follower.last_error
+    assert follower.poll() == 0
+    assert follower.load().retry_attempts == 2
+    assert follower.poll() == 2  # attempt 3: dead letter, then 4 and 5
+    assert handler.positions == [1, 2, 4, 5]
+    assert follower.load().position == 5 and follower.load().retry_position is None
+    [letter] = follower.dead_letters()
+    assert letter["position"] == 3 and letter["attempts"] == 3 and "JSONDecodeError" in letter["reason"]
+    assert letter["content"] == "{not json"
+    assert follower.stats()["dead_lettered"] == 1
+    assert follower.last_error is None
+
+
+def test_a_dead_letter_retried_after_the_cause_is_fixed_stores_its_effect_and_goes_away(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=10, count=3)
+    db, handler = make_db(tmp_path), Recorder(fail_on={2})
+    follower = make_follower(db, handler, max_attempts=1)
+    assert follower.poll() == 2
+    [letter] = follower.dead_letters()
+    with pytest.raises(RuntimeError, match="refuses position 2"):
+        follower.retry_dead_letter(letter["id"])
+    assert follower.dead_letters()[0]["attempts"] == 2
+    handler.fail_on.clear()
+    follower.retry_dead_letter(letter["id"])
+    assert follower.dead_letters() == []
+    assert effects(db) == [1, 2, 3]
+    with pytest.raises(LookupError):
+        follower.retry_dead_letter(letter["id"])
+
+
+def test_an_entry_with_missing_fields_becomes_a_dead_letter(rsps, tmp_path):
+    from invoicing_service.handler import handle
+    from invoicing_service.models import Base
+    from common.db import Database
+    from common.follower import FeedFollower
+    from invoicing_service.models import tracking
+    feed = FakeFeed(rsps, size=10, count=2)
+    feed.entry_overrides[1] = entry_xml(1, content='{"id": 1, "lines": []}')
+    db = Database(f"sqlite:///{tmp_path / 'inv.db'}", Base)
+    db.create_all()
+    follower = FeedFollower(FEED_URL, "invoicing", db, handle, tracking, event_types={"OrderCreated"},
+                            max_attempts=1)
+    assert follower.poll() == 1
+    [letter] = follower.dead_letters()
+    assert letter["position"] == 1 and "customer" in letter["reason"]
+
+
+def test_unknown_event_types_are_skipped_and_counted_not_dead_lettered(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=10, count=4)
+    feed.entry_overrides[2] = entry_xml(2, event_type="OrderCancelled", content="whatever")
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    assert follower.poll() == 3
+    assert handler.positions == [1, 3, 4]
+    assert follower.stats()["skipped"] == 1 and follower.dead_letters() == []
+    assert follower.load().position == 4
+
+
+def test_a_duplicated_entry_on_a_page_is_handled_once(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=10, count=0)
+    feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(1), entry_xml(2), entry_xml(2), entry_xml(3)])
+    db, handler = make_db(tmp_path), Recorder()
+    assert make_follower(db, handler).poll() == 3
+    assert handler.positions == [1, 2, 3]
+
+
+def test_when_another_instance_advances_first_the_follower_rereads_and_duplicates_nothing(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=3, count=7)
+    db = make_db(tmp_path)
+    mine, theirs = Recorder(), Recorder()
+    me, other = make_follower(db, mine), make_follower(db, theirs)
+    serve = rsps.registered()[0].callback
+    raced = []
+
+    def serve_and_race(request):
+        # The other instance polls to the end right after I fetched /feed, before my first transaction.
+        if not raced:
+            raced.append(True)
+            other.poll()
+        return serve(request)
+
+    rsps.registered()[0].callback = serve_and_race
+    assert me.poll() == 0
+    assert theirs.positions == list(range(1, 8)) and mine.positions == []
+    feed.count = 9
+    assert me.poll() == 2
+    assert effects(db) == list(range(1, 10))
+
+
+def test_a_compare_and_set_that_finds_the_position_moved_rolls_back_the_page(rsps, tmp_path):
+    FakeFeed(rsps, size=10, count=3)
+    db = make_db(tmp_path)
+    handler = Recorder()
+    follower = make_follower(db, handler)
+    T = MODELS.Tracking
+
+    class Sneaky:
+        """Moves the position under my feet, as a concurrent writer without row locks could."""
+
+        calls = 0
+
+        def __call__(self, session, entry):
+            handler(session, entry)
+            if entry.position == 3 and not Sneaky.calls:
+                Sneaky.calls += 1
+                session.execute(update(T).where(T.consumer == "test").values(position=1))
+
+    follower.handler = Sneaky()
+    # The CAS (WHERE position=0) misses: the whole page, effects included, is rolled back, re-read and redone.
+    assert follower.poll() == 3
+    assert handler.positions == [1, 2, 3, 1, 2, 3]
+    assert effects(db) == [1, 2, 3]
+    assert follower.load().position == 3 and follower.stats()["handled"] == 3
+
+
+def test_two_polls_at_once_in_one_process_never_both_handle_an_entry(rsps, tmp_path):
+    FakeFeed(rsps, size=5, count=60)
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(follower.poll())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 0, 0, 60]
+    assert handler.positions == list(range(1, 61))
+
+
+def test_two_followers_sharing_a_database_split_the_work_without_duplicates(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=4, count=0)
+    db = make_db(tmp_path)
+    a, b = Recorder(), Recorder()
+    fa, fb = make_follower(db, a), make_follower(db, b)
+    for n in range(1, 41):
+        feed.count = n
+        (fa if n % 3 else fb).poll()
+        (fb if n % 2 else fa).poll()
+    assert sorted(a.positions + b.positions) == list(range(1, 41))
+    assert effects(db) == list(range(1, 41))
+    assert BASE in fa.load().bookmark
