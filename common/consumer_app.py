@@ -18,7 +18,7 @@ from common.tracking import TrackingModels
 class ConsumerService:
     """What makes one consumer service: its names, database, feed handler and the records it keeps."""
 
-    import_name: str  # the package, for its templates
+    import_name: str  # a module of the service package (its app.py), so Flask finds the templates next to it
     service: str  # "invoicing": config, data file, consumer name
     title: str
     base: type[DeclarativeBase]

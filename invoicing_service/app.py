@@ -7,7 +7,7 @@ from common.consumer_app import ConsumerService, create_consumer_app
 from invoicing_service import handler
 from invoicing_service.models import Base, Invoice, tracking
 
-INVOICING = ConsumerService("invoicing_service", "invoicing", "Invoicing", Base, tracking, handler.handle,
+INVOICING = ConsumerService(__name__, "invoicing", "Invoicing", Base, tracking, handler.handle,
                             handler.EVENT_TYPES, Invoice, "invoices", "invoicing")
 
 

@@ -7,7 +7,7 @@ from common.consumer_app import ConsumerService, create_consumer_app
 from shipping_service import handler
 from shipping_service.models import Base, Shipment, tracking
 
-SHIPPING = ConsumerService("shipping_service", "shipping", "Shipping", Base, tracking, handler.handle,
+SHIPPING = ConsumerService(__name__, "shipping", "Shipping", Base, tracking, handler.handle,
                            handler.EVENT_TYPES, Shipment, "shipments", "shipping")
 
 
