@@ -19,6 +19,9 @@ worker_class = "gthread"
 # A POST /poll waits for the feed; the feed answers quickly, so this is a generous upper bound.
 timeout = 60
 graceful_timeout = 20
+# Idle keep-alive connections from nginx stay open longer than nginx keeps them (60 s), so nginx never
+# reuses a connection gunicorn has just closed (that error would make it serve a stale page or a 502).
+keepalive = 75
 accesslog = "-"
 errorlog = "-"
 # Lets ProxyFix in the apps trust X-Forwarded-* from nginx on another host (the compose network).

@@ -1,0 +1,241 @@
+"""The nginx front door (deploy/nginx/atomshop.conf.template) in front of the real services under gunicorn,
+on PostgreSQL: home page, links that point at the door, and the feed cache that absorbs a herd of pollers."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import feedparser
+import pytest
+import requests
+
+from tests.servers import GunicornProcess, NginxServer
+from tests.support import free_port, wait_until
+
+PAGE_SIZE = 3
+ADDRESS = {"street": "1 Main St", "zip": "12345", "city": "Springfield"}
+
+
+@pytest.fixture(scope="module")
+def backends(postgres, tmp_path_factory):
+    """The three services under gunicorn on PostgreSQL, the consumers reading the feed through the door's port."""
+    door_port = free_port()
+    workdir = tmp_path_factory.mktemp("front-door")
+    order = GunicornProcess("order_service.app:create_app()", workdir / "order", workers=2, name="order",
+                            env={"DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": str(PAGE_SIZE)})
+    consumers = [
+        GunicornProcess(f"{name}_service.app:create_app()", workdir / name, workers=1, name=name,
+                        env={"DATABASE_URL": postgres.create_database(), "POLL_INTERVAL": "1",
+                             "ORDER_FEED_URL": f"http://127.0.0.1:{door_port}/order/feed"})
+        for name in ("invoicing", "shipping")]
+    started = []
+    try:
+        for server in (order, *consumers):
+            started.append(server.start())
+        yield {"door_port": door_port, "order": order, "invoicing": consumers[0], "shipping": consumers[1]}
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def door(backends):
+    """A fresh nginx (empty cache) with the repo's config in front of the services."""
+    with NginxServer(order=f"127.0.0.1:{backends['order'].port}",
+                     invoicing=f"127.0.0.1:{backends['invoicing'].port}",
+                     shipping=f"127.0.0.1:{backends['shipping'].port}", port=backends["door_port"]) as nginx:
+        yield nginx
+
+
+def place_orders(base_url: str, count: int) -> list[dict]:
+    """Orders placed through the JSON API at base_url."""
+    customer = requests.get(base_url + "/api/customers", timeout=10).json()[0]
+    item = requests.get(base_url + "/api/items", timeout=10).json()[0]
+    created = []
+    for _ in range(count):
+        response = requests.post(base_url + "/api/orders", timeout=10, json={
+            "customer_id": customer["id"], "shipping_address": ADDRESS, "billing_address": ADDRESS,
+            "lines": [{"item_id": item["id"], "quantity": 1}]})
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    return created
+
+
+def links(feed) -> dict[str, str]:
+    return {link["rel"]: link["href"] for link in feed.feed.links}
+
+
+def max_age(response: requests.Response) -> int:
+    match = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
+    assert match, f"no max-age in {response.headers.get('Cache-Control')!r}"
+    return int(match.group(1))
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src", "action") and value:
+                self.urls.append(value)
+
+
+def page_links(html: str) -> list[str]:
+    parser = _Links()
+    parser.feed(html)
+    return parser.urls
+
+
+def test_the_home_page_links_the_three_uis_and_each_answers_through_the_door(door):
+    response = requests.get(door.url + "/", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    urls = page_links(response.text)
+    for ui in ("/order/", "/invoicing/", "/shipping/"):
+        assert ui in urls
+        assert requests.get(door.url + ui, timeout=10).status_code == 200, ui
+
+
+def test_feed_links_fetched_through_the_door_point_at_the_door(door, backends):
+    place_orders(backends["order"].url, PAGE_SIZE + 1)  # at least one archive page
+    base = f"{door.url}/order"
+
+    current = feedparser.parse(requests.get(base + "/feed", timeout=10).content)
+    current_links = links(current)
+    assert current_links["self"] == base + "/feed"
+    assert current_links["prev-archive"].startswith(base + "/feed/pages/")
+    archive = feedparser.parse(requests.get(current_links["prev-archive"], timeout=10).content)
+    archive_links = links(archive)
+    assert archive_links["self"] == current_links["prev-archive"]
+    assert archive_links["current"] == base + "/feed"
+    assert archive_links["next-archive"].startswith(base + "/feed")
+
+    entry = archive.entries[0]
+    alternate = next(link["href"] for link in entry.links if link["rel"] == "alternate")
+    assert alternate.startswith(base + "/api/orders/")
+    document = requests.get(alternate, timeout=10)
+    assert document.status_code == 200 and document.json()["id"] == int(alternate.rsplit("/", 1)[1])
+
+
+def test_links_in_every_ui_page_fetched_through_the_door_stay_under_its_prefix(door, backends):
+    created = place_orders(backends["order"].url, 1)[0]
+    wait_until(lambda: all(requests.get(f"{backends[name].url}/api/{plural}/{created['id']}", timeout=5).ok
+                           for name, plural in (("invoicing", "invoices"), ("shipping", "shipments"))),
+               30, message="the consumers to record the order")
+    pages = {"/order/": ["/", f"/orders/{created['id']}", "/orders/new"],
+             "/invoicing/": ["/", f"/invoices/{created['id']}"],
+             "/shipping/": ["/", f"/shipments/{created['id']}"]}
+    for prefix, paths in pages.items():
+        for path in paths:
+            url = door.url + prefix.rstrip("/") + path
+            response = requests.get(url, timeout=10)
+            assert response.status_code == 200, url
+            for link in page_links(response.text):
+                if link.startswith(("#", "data:", "mailto:")):
+                    continue
+                # Links within a service keep its prefix; links to the other UIs use theirs; absolute ones
+                # point at the door, never at a service's own port.
+                if link.startswith("http"):
+                    assert link.startswith(door.url + "/"), f"{url} links {link}"
+                else:
+                    assert link.startswith(("/order/", "/invoicing/", "/shipping/")), f"{url} links {link}"
+
+
+def test_an_order_placed_through_the_door_is_redirected_to_under_the_door(door):
+    created = place_orders(door.url + "/order", 1)[0]
+    location = requests.get(f"{door.url}/order/api/orders/{created['id']}", timeout=10)
+
+    assert location.status_code == 200
+    response = requests.post(door.url + "/order/api/orders", timeout=10, json={
+        "customer_id": created["customer"]["id"], "shipping_address": ADDRESS, "billing_address": ADDRESS,
+        "lines": [{"item_id": created["lines"][0]["item"]["id"], "quantity": 2}]})
+    assert response.status_code == 201
+    assert re.fullmatch(rf"({re.escape(door.url)})?/order/api/orders/\d+", response.headers["Location"])
+
+
+def test_an_archive_page_is_served_from_the_cache_after_the_first_fetch(door, backends):
+    place_orders(backends["order"].url, PAGE_SIZE)
+    archive_url = links(feedparser.parse(requests.get(door.url + "/order/feed", timeout=10).content))["prev-archive"]
+    path = archive_url.split("/order", 1)[1]
+    origin_before = len(backends["order"].access_lines(path + " "))
+
+    first = requests.get(archive_url, timeout=10)
+    repeats = [requests.get(archive_url, timeout=10) for _ in range(20)]
+    revalidated = requests.get(archive_url, timeout=10, headers={"If-None-Match": first.headers["ETag"]})
+
+    assert first.status_code == 200 and first.headers["X-Cache-Status"] == "MISS"
+    assert max_age(first) >= 86400
+    assert {(r.status_code, r.headers["X-Cache-Status"]) for r in repeats} == {(200, "HIT")}
+    assert {r.content for r in repeats} == {first.content}
+    assert revalidated.status_code == 304 and revalidated.content == b""
+    assert len(backends["order"].access_lines(path + " ")) - origin_before == 1
+
+
+def test_pages_other_than_the_feed_are_never_cached(door, backends):
+    before = len(backends["order"].access_lines("/api/items"))
+    responses = [requests.get(door.url + "/order/api/items", timeout=10) for _ in range(5)]
+
+    assert all(r.status_code == 200 and "X-Cache-Status" not in r.headers for r in responses)
+    assert len(backends["order"].access_lines("/api/items")) - before == 5
+
+
+def test_a_herd_of_pollers_costs_the_origin_about_one_request_per_cache_period(door, backends):
+    pollers, duration = 200, 10.0
+    feed_url = door.url + "/order/feed"
+    period = max_age(requests.get(feed_url, timeout=10))
+    origin = backends["order"]
+    statuses: dict[str, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Event()
+    deadline = [0.0]
+
+    def poll():
+        session = requests.Session()
+        etag = None
+        start.wait()
+        while time.monotonic() < deadline[0]:
+            try:
+                # Pollers revalidate what they hold, as the follower does.
+                response = session.get(feed_url, timeout=10, headers={"If-None-Match": etag} if etag else {})
+            except requests.RequestException as exc:
+                with lock:
+                    errors.append(repr(exc))
+                continue
+            etag = response.headers.get("ETag", etag)
+            key = f"{response.status_code} {response.headers.get('X-Cache-Status')}"
+            with lock:
+                statuses[key] = statuses.get(key, 0) + 1
+
+    threads = [threading.Thread(target=poll, daemon=True) for _ in range(pollers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # let every thread get to the start line
+    before = len(origin.access_lines("/feed "))
+    deadline[0] = time.monotonic() + duration
+    start.set()
+    time.sleep(duration / 2)
+    new = place_orders(origin.url, 1)[0]  # the feed changes under the herd
+    for thread in threads:
+        thread.join(duration + 15)
+    origin_requests = len(origin.access_lines("/feed ")) - before
+
+    total = sum(statuses.values())
+    print(f"\n{pollers} pollers, {duration:.0f}s: {total} responses through nginx ({total / duration:.0f}/s), "
+          f"{origin_requests} reached the origin (cache period {period}s); {statuses}")
+    assert not errors, errors[:5]
+    # STALE: the request that set off a background refresh got the expired copy; UPDATING: others meanwhile.
+    served = {status.split()[1] for status in statuses}
+    assert served <= {"HIT", "STALE", "UPDATING", "MISS", "EXPIRED", "REVALIDATED"}, statuses
+    assert {status.split()[0] for status in statuses} <= {"200", "304"}, statuses
+    assert total > 10 * origin_requests, "the herd should have been served from the cache"
+    assert 1 <= origin_requests <= duration / period + 2, f"{origin_requests} origin requests in {duration}s"
+    # Micro-caching delays a new entry by at most about one cache period.
+    wait_until(lambda: f"order/{new['id']}" in requests.get(feed_url, timeout=10).text, period + 3,
+               message="the new order to appear in the feed through the door")
