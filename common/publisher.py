@@ -121,7 +121,9 @@ class FeedPublisher:
             since = request.if_modified_since
             fresh = since is not None and not_modified_since(updated, since)
         if fresh:
-            return Response(status=304, headers=headers)
+            response = Response(status=304, headers=headers)
+            del response.headers["Content-Type"]
+            return response
         key = (root, page.number, page.last)
         body = self.cache.get(key)
         if body is None:

@@ -46,7 +46,7 @@ def order(order_id: int):
 
 @bp.post("/orders")
 def create_order():
-    if request.mimetype != "application/json":
+    if not request.is_json:
         return error(415, "the body must be JSON, sent with Content-Type: application/json")
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH this raises 413
     try:
