@@ -177,6 +177,18 @@ def test_an_archive_page_is_served_from_the_cache_after_the_first_fetch(door, ba
     assert len(backends["order"].access_lines(path + " ")) - origin_before == 1
 
 
+def test_the_door_answers_if_none_match_from_the_cache_but_never_hides_a_page_behind_if_modified_since(door):
+    feed_url = door.url + "/order/feed"
+    first = requests.get(feed_url, timeout=10)
+
+    by_etag = requests.get(feed_url, timeout=10, headers={"If-None-Match": first.headers["ETag"]})
+    by_date = requests.get(feed_url, timeout=10, headers={"If-Modified-Since": first.headers["Last-Modified"]})
+
+    assert by_etag.status_code == 304 and by_etag.content == b""
+    # Same-second dates cannot tell two versions of the current page apart: the body comes back.
+    assert by_date.status_code == 200 and by_date.content == first.content
+
+
 def test_pages_other_than_the_feed_are_never_cached(door, backends):
     before = len(backends["order"].access_lines("/api/items"))
     responses = [requests.get(door.url + "/order/api/items", timeout=10) for _ in range(5)]
