@@ -71,6 +71,9 @@ class FeedClient:
         self.deadline = deadline
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/atom+xml", "User-Agent": "atomshop-follower/1"})
+        # An archive links the next page by its final URL; while that page is still being filled the
+        # publisher redirects it to /feed, so redirects are followed (a few; a loop is a FeedError).
+        self.session.max_redirects = 5
 
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """GET and parse a page; None when `etag` still matches (304)."""
@@ -81,8 +84,7 @@ class FeedClient:
         if etag:
             headers["If-None-Match"] = etag
         try:
-            with self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
-                                  allow_redirects=False) as resp:
+            with self.session.get(url, headers=headers, timeout=self.timeout, stream=True) as resp:
                 if resp.status_code == 304:
                     return None
                 if resp.status_code != 200:

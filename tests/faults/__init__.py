@@ -6,7 +6,6 @@
 - load.OrderLoad: threads posting JSON orders, recording every 201.
 - fleet: consumer fleets, random SIGKILLs, restarts.
 - checks: feed walking and the nothing-lost / nothing-duplicated / in-order checkers.
-- postgres.PostgresCluster: a throwaway cluster when tests/servers.py has none.
 - figures.record: figures appended to test-output/fault-figures.jsonl.
 """
 

@@ -244,3 +244,43 @@ def health_position(body: dict) -> int | None:
             if found is not None:
                 return found
     return None
+
+
+class EffectSampler(threading.Thread):
+    """Snapshots a consumer's invoices (or shipments) again and again while it works.
+
+    Each snapshot is one database read, so in-order handling means every snapshot covers exactly the positions
+    1…m for some m: an invoice for position n+1 without one for n is an entry handled out of order (or skipped).
+    """
+
+    def __init__(self, consumer_url: str, resource: str, interval: float = 0.5):
+        super().__init__(name=f"sampler-{resource}", daemon=True)
+        self.url = f"{consumer_url}/api/{resource}"
+        self.interval = interval
+        self.snapshots: list[frozenset[int]] = []
+        self._stop_event = threading.Event()
+
+    def stop(self) -> "EffectSampler":
+        self._stop_event.set()
+        self.join(60)
+        return self
+
+    def run(self) -> None:
+        session = requests.Session()
+        while not self._stop_event.wait(self.interval):
+            try:
+                response = session.get(self.url, timeout=30)
+                if response.status_code == 200:
+                    self.snapshots.append(frozenset(int(doc["order_id"]) for doc in response.json()))
+            except (requests.RequestException, ValueError):
+                continue
+
+    def out_of_order(self, position_of: dict[int, int]) -> list[str]:
+        """Snapshots whose positions are not 1…m, described."""
+        problems = []
+        for snapshot in self.snapshots:
+            positions = sorted(position_of.get(order_id, -1) for order_id in snapshot)
+            if positions != list(range(1, len(positions) + 1)):
+                holes = sorted(set(range(1, max(positions, default=0) + 1)) - set(positions))[:5]
+                problems.append(f"{len(positions)} handled up to position {positions[-1]}, missing {holes}")
+        return problems

@@ -106,6 +106,7 @@ class PollHammer(threading.Thread):
         self.errors: collections.Counter[str] = collections.Counter()
         self.failures: list[str] = []
         self.processed = 0
+        self.error_samples: list[str] = []  # the first 502/503 answers, to say why
         self._stop_event = threading.Event()
 
     def stop(self) -> "PollHammer":
@@ -129,5 +130,16 @@ class PollHammer(threading.Thread):
                 self.statuses[response.status_code] += 1
                 if response.status_code == 200:
                     self.processed += int(response.json().get("processed", 0))
-                elif response.status_code not in (502, 503):
+                elif response.status_code in (502, 503):
+                    if len(self.error_samples) < 20:
+                        self.error_samples.append(f"{url} {response.status_code} {response.text[:300]}")
+                else:
                     self.failures.append(f"POST {url}/poll → {response.status_code} {response.text[:200]}")
+
+
+def start_all(processes: list[ServiceProcess], timeout: float = 60.0) -> None:
+    """Start processes side by side (start-up is mostly imports) and wait until each answers /health."""
+    for process in processes:
+        process.start(wait=False)
+    for process in processes:
+        process.wait_healthy(timeout)
