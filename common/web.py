@@ -122,6 +122,11 @@ def when(value) -> Markup:
         value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
+def page_url(number: int) -> str:
+    """This page's URL with ?page=number: host-relative and under the proxy prefix, so it stays in this service."""
+    return f"{forwarded_prefix()}{request.path}?page={number}"
+
+
 def init_app(app: Flask, service: str, title: str) -> None:
     """Register the shared layout (`atomshop/base.html`), macros, stylesheet and filters for one service."""
     bp = Blueprint("atomshop", __name__, template_folder="templates", static_folder="static",
@@ -129,6 +134,7 @@ def init_app(app: Flask, service: str, title: str) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")
+    app.add_template_global(page_url, "page_url")  # a global, so macros imported without context see it
 
     @app.context_processor
     def _layout():
@@ -137,5 +143,7 @@ def init_app(app: Flask, service: str, title: str) -> None:
             path = url_for("atomshop.static", filename=filename)
             return path if request.script_root else forwarded_prefix() + path
 
-        return {"service_key": service, "service_title": title, "service_links": service_links(service),
-                "service_home": forwarded_prefix() + "/", "asset": asset}
+        links = service_links(service)
+        return {"service_key": service, "service_title": title, "service_links": links,
+                "service_urls": {key: url for key, _, url in links}, "service_home": forwarded_prefix() + "/",
+                "asset": asset}

@@ -38,11 +38,11 @@
   }
 
   function clearErrors(row) {
-    row.querySelectorAll(".field__error").forEach(function (el) { el.remove(); });
+    row.querySelectorAll(".errors").forEach(function (el) { el.remove(); });
     row.querySelectorAll(".field--error").forEach(function (el) { el.classList.remove("field--error"); });
     row.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
     row.querySelectorAll("[aria-describedby]").forEach(function (el) {
-      var ids = el.getAttribute("aria-describedby").split(/\s+/).filter(function (id) { return !/-error$/.test(id); });
+      var ids = el.getAttribute("aria-describedby").split(/\s+/).filter(function (id) { return !/-errors$/.test(id); });
       if (ids.length) el.setAttribute("aria-describedby", ids.join(" ")); else el.removeAttribute("aria-describedby");
     });
   }
@@ -119,7 +119,7 @@
     }
     function show() {
       // Only hide when the billing part has no error to show.
-      billing.hidden = box.checked && !billing.querySelector(".field__error");
+      billing.hidden = box.checked && !billing.querySelector(".errors");
       if (box.checked) copy();
     }
     box.addEventListener("change", show);

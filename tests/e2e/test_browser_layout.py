@@ -87,7 +87,7 @@ def test_the_shared_layout_is_styled_accessible_and_escapes_hostile_text(browser
     page.get_by_role("button", name="Save").click()
     page.wait_for_load_state()
     assert page.get_by_label("Street").get_attribute("aria-invalid") == "true"
-    assert page.locator("#street-error").is_visible()
+    assert page.locator("#street-errors").is_visible()
     assert page.get_by_role("status").first.inner_text() == "Polled the feed: 3 entries processed."
     screenshot(page, output_dir, "sample-with-errors")
 
