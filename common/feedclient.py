@@ -99,6 +99,20 @@ class FeedClient:
             raise FeedError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
         return parse_page(url, body, page_etag)
 
+    def fetch_document(self, url: str) -> str | None:
+        """The JSON document at an entry's alternate link, or None if it cannot be had (for dead-letter retries)."""
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        try:
+            with self.session.get(url, headers={"Accept": "application/json", "Cache-Control": "no-cache"},
+                                  timeout=self.timeout, stream=True) as resp:
+                if resp.status_code != 200 or "json" not in resp.headers.get("Content-Type", ""):
+                    return None
+                return self._read_body(url, resp).decode("utf-8")
+        except (requests.RequestException, FeedError, UnicodeDecodeError) as exc:
+            log.info("cannot re-read %s for a retry: %s", url, exc)
+            return None
+
     def _read_body(self, url: str, resp: requests.Response) -> bytes:
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
@@ -127,10 +141,15 @@ def parse_page(url: str, body: bytes, etag: str | None = None) -> Page:
         body.decode("utf-8")  # also rules out UTF-16, which would hide a DOCTYPE from the check above
     except UnicodeDecodeError as exc:
         raise FeedError(f"{url}: the page is not UTF-8 ({exc})") from None
-    parsed = parse_feed(body)
-    if parsed.bozo:
-        raise FeedError(f"{url}: ill-formed feed XML ({parsed.bozo_exception})")
-    if parsed.version != "atom10":
+    if not body.strip():
+        raise FeedError(f"{url}: the page is empty")
+    try:
+        parsed = parse_feed(body)
+    except Exception as exc:  # whatever hostile bytes make feedparser do, it is the page's fault
+        raise FeedError(f"{url}: the feed cannot be parsed ({type(exc).__name__}: {exc})") from exc
+    if parsed.get("bozo"):
+        raise FeedError(f"{url}: ill-formed feed XML ({parsed.get('bozo_exception')})")
+    if parsed.get("version") != "atom10":
         raise FeedError(f"{url}: not an Atom 1.0 feed")
     prefixes = {uri: prefix for prefix, uri in parsed.namespaces.items()}
     links = {}

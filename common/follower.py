@@ -260,6 +260,11 @@ class FeedFollower:
                 raise LookupError(f"no dead letter {letter_id}")
             entry = FeedEntry(letter.position, letter.entry_id, letter.event_type, letter.content, letter.link,
                               letter.updated)
+        # The entry's alternate link serves the document as its publisher holds it now: if that was corrected
+        # since, the retry uses it (archived feed pages never change); otherwise the content as received.
+        current = self.client.fetch_document(entry.link) if entry.link else None
+        if current is not None:
+            entry = FeedEntry(entry.position, entry.id, entry.event_type, current, entry.link, entry.updated)
         try:
             with self.db.write() as session:
                 self.handler(session, entry)
