@@ -41,6 +41,7 @@ class OrderLoad:
         self.errors: collections.Counter[str] = collections.Counter()
         self.failures: list[str] = []
         self._quota = itertools.count()
+        self._reserved = 0
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -89,14 +90,18 @@ class OrderLoad:
         rng = random.Random(self.seed * 1000 + worker)
         session = requests.Session()
         while not self._stop.is_set():
-            n = next(self._quota)
-            if n >= self.total:
-                return
+            with self._lock:  # a failed attempt gives its place back: `total` is the number of 201s wanted
+                if self._reserved >= self.total:
+                    return
+                self._reserved += 1
+                n = next(self._quota)
             body = valid_order(self.customers, self.items, rng, tag=f"#{n}")
             try:
                 response = session.post(self.order_url + "/api/orders", json=body, timeout=self.timeout)
             except requests.RequestException as exc:
                 with self._lock:
+                    if self.tolerate_errors:
+                        self._reserved -= 1
                     self.errors[type(exc).__name__] += 1
                     if not self.tolerate_errors:
                         self.failures.append(f"order {n}: {exc!r}")

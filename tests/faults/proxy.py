@@ -223,9 +223,13 @@ class FaultProxy:
     def _forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes):
         upstream = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=30)
         try:
-            sent = {k: v for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
-            sent["Host"] = f"{self.upstream_host}:{self.upstream_port}"
-            upstream.request(method, target, body=body or None, headers=sent)
+            # The client's Host header goes through unchanged, so the feed's absolute links point at the proxy
+            # and every later page is fetched through it too.
+            sent = {k: v for k, v in headers if k.lower() not in HOP_BY_HOP}
+            upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in sent.items():
+                upstream.putheader(name, value)
+            upstream.endheaders(body or None)
             response = upstream.getresponse()
             data = response.read()
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]

@@ -32,6 +32,7 @@ def test_the_proxy_passes_pages_through_and_records_the_highest_position_it_deli
     response = requests.get(proxy.url + "/feed", timeout=5)
     assert response.status_code == 200
     assert positions_in(response.content) == [12, 11]
+    assert parse_page("", response.content).links["prev-archive"].startswith(proxy.url)  # later pages too
     assert proxy.max_position_served == 12
     archive = requests.get(proxy.url + "/feed/pages/1", timeout=5)
     assert positions_in(archive.content) == [5, 4, 3, 2, 1]
