@@ -1,8 +1,12 @@
 """The HTML order form (Flask-WTF): field names are the contract's (`lines-0-item_id`, …)."""
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
-from wtforms import Form, FieldList, FormField, IntegerField, SelectField, StringField, SubmitField
+from werkzeug.datastructures import MultiDict
+from wtforms import BooleanField, Form, FieldList, FormField, IntegerField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
 from order_service.models import ADDRESS_MAX
@@ -33,6 +37,9 @@ class OrderForm(FlaskForm):
     shipping_street = _address_field("Street")
     shipping_zip = _address_field("ZIP code")
     shipping_city = _address_field("City")
+    # Not in the contract: a form posted without it keeps working. When ticked the server copies the shipping
+    # address over the billing one (in the browser, JavaScript does it and hides the billing fields).
+    same_as_shipping = BooleanField("Billing address is the same as the shipping address")
     billing_street = _address_field("Street")
     billing_zip = _address_field("ZIP code")
     billing_city = _address_field("City")
@@ -41,8 +48,36 @@ class OrderForm(FlaskForm):
     submit = SubmitField("Place order")
 
     def set_choices(self, customers, items) -> None:
-        """Offer the customers and items that exist (and reject any other id)."""
-        self.customer_id.choices = [(c.id, f"{c.first_name} {c.last_name} <{c.email}>") for c in customers]
-        item_choices = [(i.id, f"{i.name} ({i.price:.2f})") for i in items]
+        """Offer the customers and items that exist (and reject any other id); options carry the price."""
+        self.customer_id.choices = [SelectChoice(c.id, f"{c.first_name} {c.last_name} <{c.email}>")
+                                    for c in customers]
+        item_choices = [SelectChoice(i.id, f"{i.name} ({i.price:.2f})", render_kw={"data-price": f"{i.price:.2f}"})
+                        for i in items]
         for line in self.lines:
             line.form.item_id.choices = item_choices
+
+    def copy_shipping_to_billing(self) -> None:
+        """Copy the shipping address over the billing one ("same as shipping")."""
+        for part in ("street", "zip", "city"):
+            self[f"billing_{part}"].data = self[f"shipping_{part}"].data
+            self[f"billing_{part}"].raw_data = self[f"shipping_{part}"].raw_data
+
+    def billing_fields(self) -> list:
+        return [self[f"billing_{part}"] for part in ("street", "zip", "city")]
+
+
+_LINE_FIELD = re.compile(r"lines-(\d+)-(.+)")
+
+
+def without_line(formdata: MultiDict, index: int) -> MultiDict:
+    """The posted fields with line `index` removed and the lines after it renumbered (lines-0, lines-1, …)."""
+    kept = sorted({int(m.group(1)) for m in map(_LINE_FIELD.fullmatch, formdata) if m} - {index})
+    renumber = {old: new for new, old in enumerate(kept)}
+    result = MultiDict()
+    for key, value in formdata.items(multi=True):
+        match = _LINE_FIELD.fullmatch(key)
+        if match is None:
+            result.add(key, value)
+        elif int(match.group(1)) in renumber:
+            result.add(f"lines-{renumber[int(match.group(1))]}-{match.group(2)}", value)
+    return result

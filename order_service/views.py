@@ -1,49 +1,59 @@
-"""The HTML pages: order list, order form, one order."""
+"""The HTML pages: order list, order form, one order, and the order feed rendered for people."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+import json
+from decimal import Decimal
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from common import web
+from common.config import ConfigError, env_float
 from common.db import get_db
+from common.feed_pages import Page, current_page
 from common.publisher import PUBLISHER_KEY
-from order_service.forms import OrderForm
+from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
-from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, place_order
+from order_service.orders import ADDRESS_PARTS, QUANTITY_MAX, QUANTITY_MIN, InvalidOrder, OrderRequest, place_order
 
 bp = Blueprint("views", __name__)
 
-LIST_LIMIT = 50
+DEFAULT_POLL_INTERVAL = 5.0  # the consumers' default (CONTRACT.md)
 
 
 @bp.get("/")
 def index():
-    before = request.args.get("before", type=int)
     with get_db().read() as session:
-        query = select(Order).order_by(Order.id.desc()).limit(LIST_LIMIT + 1)
-        if before is not None:
-            query = query.where(Order.id < before)
-        orders = list(session.scalars(query))
-    older = orders[LIST_LIMIT - 1].id if len(orders) > LIST_LIMIT else None
-    return render_template("orders/index.html", orders=orders[:LIST_LIMIT], older=older)
+        page = web.paginate(session, select(Order).order_by(Order.id.desc()))
+        return render_template("orders/index.html", page=page)
 
 
 @bp.get("/orders/new")
 def new_order():
-    form = OrderForm()
-    return _render_form(form)
+    return _render_form(OrderForm(same_as_shipping=True))
 
 
 @bp.post("/orders")
 def create_order():
+    remove = request.form.get("remove_line", "")
+    if remove.isdigit():
+        # "Remove line" without JavaScript: the form again without that line, nothing stored.
+        return _render_form(OrderForm(formdata=without_line(request.form, int(remove))))
     form = OrderForm()
-    with get_db().read() as session:
-        form.set_choices(session.scalars(select(Customer).order_by(Customer.id)),
-                         list(session.scalars(select(Item).order_by(Item.id))))
     if form.add_line.data:
         # "Add line" re-displays the form with one more line, keeping what was entered (no JavaScript needed).
         form.lines.append_entry()
         return _render_form(form)
-    if form.validate():
+    with get_db().read() as session:
+        form.set_choices(*_catalogue(session))
+    same = form.same_as_shipping.data
+    if same:
+        form.copy_shipping_to_billing()
+    valid = form.validate()
+    if same:  # a copied field's error is already shown on the shipping field it came from
+        for field in form.billing_fields():
+            field.errors = []
+    if valid:
         order_request = OrderRequest(
             customer_id=form.customer_id.data,
             shipping={part: form[f"shipping_{part}"].data for part in ADDRESS_PARTS},
@@ -52,6 +62,7 @@ def create_order():
         try:
             with get_db().write() as session:
                 order = place_order(session, current_app.extensions[PUBLISHER_KEY], order_request)
+            flash(f"Order {order.id} placed.", "success")
             return redirect(url_for("views.order", order_id=order.id), 303)
         except InvalidOrder as exc:
             form.form_errors.extend(exc.errors.values())
@@ -64,11 +75,71 @@ def order(order_id: int):
         found = session.get(Order, order_id)
         if found is None:
             abort(404, f"There is no order {order_id}.")
-        return render_template("orders/detail.html", order=found)
+        return render_template("orders/detail.html", order=found, poll_interval=consumer_poll_interval())
+
+
+@bp.get("/feed/view")
+def feed_view():
+    """The order feed as an HTML page for people: one feed page's entries and links to its neighbours."""
+    publisher = current_app.extensions[PUBLISHER_KEY]
+    asked = web.requested_page() if "page" in request.args else None
+    with get_db().read() as session:
+        newest = publisher.log.last(session)
+        last_position = newest[0] if newest else 0
+        current = current_page(last_position, publisher.page_size)
+        if asked is not None and asked > current.number:
+            abort(404, f"There is no feed page {asked}; the current page is {current.number}.")
+        page = Page(asked or current.number, publisher.page_size, last_position)
+        entries = [(row, _document(row.document)) for row in publisher.log.between(session, page.first, page.last)]
+    atom_url = url_for("feed.page", raw=str(page.number)) if page.is_archive else url_for("feed.current")
+    return render_template("orders/feed.html", page=page, entries=entries, atom_url=atom_url,
+                           current_number=current.number)
+
+
+def consumer_poll_interval() -> float:
+    """Seconds between the consumers' polls, for telling people when an order shows up downstream.
+
+    The consumers read POLL_INTERVAL; `atomshop up` gives every service the same environment, so it is read
+    here too (CONSUMER_POLL_INTERVAL in the app config wins).
+    """
+    configured = current_app.config.get("CONSUMER_POLL_INTERVAL")
+    if configured is not None:
+        return float(configured)
+    try:
+        return env_float("POLL_INTERVAL", DEFAULT_POLL_INTERVAL)
+    except ConfigError:
+        return DEFAULT_POLL_INTERVAL
+
+
+def _catalogue(session) -> tuple[list[Customer], list[Item]]:
+    return (list(session.scalars(select(Customer).order_by(Customer.id))),
+            list(session.scalars(select(Item).order_by(Item.id))))
+
+
+def _line_amounts(form: OrderForm, items: list[Item]) -> tuple[list[Decimal | None], Decimal | None]:
+    """Each line's amount as the form stands (None where not computable yet), and the total if all are."""
+    prices = {item.id: item.price for item in items}
+    amounts = []
+    for line in form.lines:
+        item_id = line.form.item_id.data if line.form.item_id.data is not None else (items[0].id if items else None)
+        quantity = line.form.quantity.data
+        ok = item_id in prices and isinstance(quantity, int) and QUANTITY_MIN <= quantity <= QUANTITY_MAX
+        amounts.append(prices[item_id] * quantity if ok else None)
+    total = sum(amounts, Decimal("0.00")) if all(a is not None for a in amounts) else None
+    return amounts, total
+
+
+def _document(text: str) -> dict:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _render_form(form: OrderForm, status: int = 200):
     with get_db().read() as session:
-        form.set_choices(session.scalars(select(Customer).order_by(Customer.id)),
-                         list(session.scalars(select(Item).order_by(Item.id))))
-    return render_template("orders/new.html", form=form), status
+        customers, items = _catalogue(session)
+    form.set_choices(customers, items)
+    amounts, total = _line_amounts(form, items)
+    return render_template("orders/new.html", form=form, amounts=amounts, total=total), status
