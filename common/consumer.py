@@ -13,7 +13,7 @@ from common.cli import BACKGROUND_KEY
 from common.config import base_config, env_float
 from common.db import Database
 from common.feedclient import FeedError
-from common.follower import FeedFollower, Handler
+from common.follower import BatchHandler, FeedFollower, Handler
 from common.order_document import order_page_url
 from common.poller import Poller
 from common.tracking import TrackingModels, rfc3339
@@ -32,10 +32,11 @@ def consumer_config(service: str) -> dict:
             "POLL_INTERVAL": env_float("POLL_INTERVAL", 5.0)}
 
 
-def init_consumer(app: Flask, db: Database, models: TrackingModels, handler: Handler, event_types) -> FeedFollower:
+def init_consumer(app: Flask, db: Database, models: TrackingModels, handler: Handler, event_types,
+                  batch_handler: BatchHandler | None = None) -> FeedFollower:
     """Give the app a follower of ORDER_FEED_URL, its scheduled poller (started by common.cli.serve) and routes."""
     follower = FeedFollower(app.config["ORDER_FEED_URL"], app.config["SERVICE_NAME"], db, handler, models,
-                            event_types=event_types)
+                            event_types=event_types, batch_handler=batch_handler)
     poller = Poller(follower, app.config["POLL_INTERVAL"])
     app.extensions[FOLLOWER_KEY] = follower
     app.extensions["atomshop.poller"] = poller

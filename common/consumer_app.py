@@ -9,7 +9,7 @@ from sqlalchemy.orm import DeclarativeBase
 from common import db as database
 from common import web
 from common.consumer import consumer_config, init_consumer
-from common.follower import Handler
+from common.follower import BatchHandler, Handler
 from common.records import record_routes
 from common.tracking import TrackingModels
 
@@ -24,6 +24,7 @@ class ConsumerService:
     base: type[DeclarativeBase]
     tracking: TrackingModels
     handler: Handler
+    batch_handler: BatchHandler | None
     event_types: frozenset[str]
     record_model: type
     plural: str  # "invoices": URL paths and JSON
@@ -37,7 +38,7 @@ def create_consumer_app(spec: ConsumerService, config: dict | None = None) -> Fl
     app.config.update(config or {})
     web.init_app(app, spec.service, spec.title)
     db = database.init_app(app, spec.base)
-    init_consumer(app, db, spec.tracking, spec.handler, spec.event_types)
+    init_consumer(app, db, spec.tracking, spec.handler, spec.event_types, spec.batch_handler)
     app.register_blueprint(record_routes(spec.plural, spec.record_model, f"{spec.template_folder}/list.html",
                                          f"{spec.template_folder}/detail.html"))
     return app

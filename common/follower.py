@@ -11,9 +11,14 @@ Algorithm of one pass (poll), all under a per-follower lock:
 5. Per page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on.
 
-Memory: one parsed page at a time. Pages passed over while walking back are kept as compact entry tuples in
-a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk), plus their URLs: O(pages) small strings in memory,
-O(backlog) bytes on disk, only on a first catch-up or when the bookmark fell more than a page behind.
+Memory: at most two parsed pages at a time (the one being handled and the next, fetched ahead in a worker
+thread so network and database overlap). Pages passed over while walking back are kept as compact entry tuples
+in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus their offsets: O(pages) small integers in
+memory, O(backlog) bytes on disk, only on a first catch-up or when the bookmark fell more than a page behind.
+
+With a batch handler, a page's entries go to it in one call inside one savepoint; if that fails, the page is
+handled again entry by entry (each in its own savepoint) to find the culprit, count its attempts and, after
+`max_attempts`, move it to the dead-letter table.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import logging
 import pickle
 import tempfile
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
@@ -36,6 +42,7 @@ from common.tracking import TrackingModels, utcnow
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, FeedEntry], None]
+BatchHandler = Callable[[Session, list[FeedEntry]], None]
 
 
 @dataclass
@@ -85,17 +92,20 @@ class FeedFollower:
 
     def __init__(self, feed_url: str, consumer_name: str, db: Database, handler: Handler, models: TrackingModels,
                  *, event_types: Iterable[str] | None = None, max_attempts: int = 3, client: FeedClient | None = None,
-                 max_pages: int = 1_000_000):
+                 max_pages: int = 1_000_000, batch_handler: BatchHandler | None = None):
         self.feed_url = feed_url
         self.name = consumer_name
         self.db = db
         self.handler = handler
+        self.batch_handler = batch_handler
         self.models = models
         self.event_types = frozenset(event_types) if event_types is not None else None
         self.max_attempts = max_attempts
         self.client = client or FeedClient()
         self.max_pages = max_pages
         self._lock = threading.Lock()
+        # Fetches (and parses) the next page while this one is handled: network and database overlap.
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"follow-{consumer_name}")
         self.last_poll: datetime | None = None  # last successful poll
         self.last_error: str | None = None
         self.polls = 0
@@ -137,17 +147,24 @@ class FeedFollower:
                 stack.push(page)
                 page = self._fetch(page.prev, seen)
             handled = 0
-            while True:
-                count, complete = self._handle_page(page, state)
-                handled += count
-                if not complete:
-                    break  # an entry is being retried: nothing after it may be handled yet
-                if stack:
-                    page = stack.pop()
-                elif page.next is not None:
-                    page = self._fetch(page.next, seen)
-                else:
-                    break
+            ahead: Future | None = None
+            try:
+                while True:
+                    if not stack and page.next is not None:
+                        ahead = self._fetch_ahead(page.next, seen)
+                    count, complete = self._handle_page(page, state)
+                    handled += count
+                    if not complete:
+                        break  # an entry is being retried: nothing after it may be handled yet
+                    if stack:
+                        page = stack.pop()
+                    elif ahead is not None:
+                        page, ahead = ahead.result(), None
+                    else:
+                        break
+            finally:
+                if ahead is not None:  # never leave a fetch running into the next pass
+                    ahead.exception()
             return handled
         finally:
             stack.close()
@@ -159,6 +176,12 @@ class FeedFollower:
             raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
         seen.add(url)
         return self.client.fetch(url, etag)
+
+    def _fetch_ahead(self, url: str, seen: set[str]) -> Future:
+        if url in seen:
+            raise FeedError(f"link loop: {url} was reached twice in one pass")
+        seen.add(url)
+        return self._ahead.submit(self.client.fetch, url)
 
     # ---- one page, one transaction ----------------------------------------------------------------------------
     def _handle_page(self, page: Page, state: Tracked) -> tuple[int, bool]:
@@ -188,6 +211,8 @@ class FeedFollower:
             current = self._read(session, lock=True)
             if current.position != state.position:
                 raise _Conflict()
+            if self._apply_batch(session, todo, new, counts):
+                todo = []
             for entry in todo:
                 outcome = self._apply(session, entry, new)
                 if outcome is None:
@@ -212,9 +237,31 @@ class FeedFollower:
         state.__dict__.update(new.__dict__)
         return counts["handled"], complete
 
+    def _subscribed(self, entry: FeedEntry) -> bool:
+        return self.event_types is None or entry.event_type in self.event_types
+
+    def _apply_batch(self, session: Session, todo: list[FeedEntry], new: Tracked, counts: dict) -> bool:
+        """The fast path: all of the page's entries in one handler call and savepoint; False → one at a time."""
+        wanted = [entry for entry in todo if self._subscribed(entry)]
+        if self.batch_handler is None or len(wanted) < 2 or new.retry_position is not None:
+            return False
+        try:
+            with session.begin_nested():
+                self.batch_handler(session, wanted)
+        except OperationalError:
+            raise
+        except Exception as exc:  # find the culprit entry by entry, with retries and dead letters
+            log.info("%s: batch of positions %d-%d failed (%s); handling them one by one", self.name,
+                     todo[0].position, todo[-1].position, exc)
+            return False
+        counts["handled"] += len(wanted)
+        counts["skipped"] += len(todo) - len(wanted)
+        new.position = todo[-1].position
+        return True
+
     def _apply(self, session: Session, entry: FeedEntry, new: Tracked) -> str | None:
         """Run the handler in a savepoint: 'handled', 'skipped', 'dead_lettered', or None to retry later."""
-        if self.event_types is not None and entry.event_type not in self.event_types:
+        if not self._subscribed(entry):
             return "skipped"  # an event type this consumer does not subscribe to, on purpose
         try:
             with session.begin_nested():

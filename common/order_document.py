@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Integer, Text
+from sqlalchemy import Integer, Text, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -74,19 +76,41 @@ def read_order(entry: FeedEntry) -> Order:
     return order
 
 
-def add_once(session: Session, model, order_id: int, build) -> bool:
-    """Insert `build()` unless a row for order_id exists; a racing instance's unique violation is tolerated."""
-    if session.get(model, order_id) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(build())
-            session.flush()
-    except IntegrityError:
-        if session.get(model, order_id, populate_existing=True) is None:
-            raise  # a different constraint failed: a real error
-        return False
-    return True
+def add_once(session: Session, model, records: list[dict], line_model=None, lines: list[dict] = ()) -> set[int]:
+    """Insert the records (keyed by "order_id") and their lines, skipping orders already stored; returns the new ids.
+
+    It checks first, and the insert itself does nothing on a unique-key conflict (ON CONFLICT DO NOTHING … RETURNING),
+    so a racing instance that inserted in between is tolerated without failing the transaction; lines are added
+    only for the records this call inserted.
+    """
+    fresh: dict[int, dict] = {}
+    for record in records:
+        fresh.setdefault(record["order_id"], record)  # the same order twice in a batch: the first wins
+    existing = session.scalars(select(model.order_id).where(model.order_id.in_(list(fresh))))
+    for key in existing:
+        del fresh[key]
+    if not fresh:
+        return set()
+    dialect = session.get_bind().dialect.name
+    if dialect in _UPSERT:
+        statement = _UPSERT[dialect](model).on_conflict_do_nothing(index_elements=["order_id"])
+        inserted = set(session.scalars(statement.returning(model.order_id), list(fresh.values())))
+    else:  # another database: each unique violation contained in a savepoint
+        inserted = set()
+        for key, record in fresh.items():
+            try:
+                with session.begin_nested():
+                    session.execute(insert(model).values(**record))
+                inserted.add(key)
+            except IntegrityError:
+                pass
+    new_lines = [line for line in lines if line["order_id"] in inserted]
+    if new_lines:
+        session.execute(insert(line_model), new_lines)
+    return inserted
+
+
+_UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _field(doc: dict, name: str):

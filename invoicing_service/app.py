@@ -7,8 +7,9 @@ from common.consumer_app import ConsumerService, create_consumer_app
 from invoicing_service import handler
 from invoicing_service.models import Base, Invoice, tracking
 
-INVOICING = ConsumerService(__name__, "invoicing", "Invoicing", Base, tracking, handler.handle,
-                            handler.EVENT_TYPES, Invoice, "invoices", "invoicing")
+INVOICING = ConsumerService(
+    __name__, "invoicing", "Invoicing", Base, tracking, handler.handle, handler.handle_batch, handler.EVENT_TYPES,
+    Invoice, "invoices", "invoicing")
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -7,8 +7,9 @@ from common.consumer_app import ConsumerService, create_consumer_app
 from shipping_service import handler
 from shipping_service.models import Base, Shipment, tracking
 
-SHIPPING = ConsumerService(__name__, "shipping", "Shipping", Base, tracking, handler.handle,
-                           handler.EVENT_TYPES, Shipment, "shipments", "shipping")
+SHIPPING = ConsumerService(
+    __name__, "shipping", "Shipping", Base, tracking, handler.handle, handler.handle_batch, handler.EVENT_TYPES,
+    Shipment, "shipments", "shipping")
 
 
 def create_app(config: dict | None = None) -> Flask:

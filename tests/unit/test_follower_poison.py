@@ -165,3 +165,25 @@ def test_two_followers_sharing_a_database_split_the_work_without_duplicates(rsps
     assert sorted(a.positions + b.positions) == list(range(1, 41))
     assert effects(db) == list(range(1, 41))
     assert BASE in fa.load().bookmark
+
+
+def test_a_batch_handler_takes_whole_pages_and_a_failing_batch_falls_back_to_one_entry_at_a_time(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=4, count=10)
+    feed.entry_overrides[6] = entry_xml(6, content="{not json")
+    feed.entry_overrides[7] = entry_xml(7, event_type="OrderShipped")
+    db, handler = make_db(tmp_path), Recorder()
+    batches = []
+
+    def batch(session, entries):
+        batches.append([e.position for e in entries])
+        for entry in entries:
+            handler(session, entry)
+
+    follower = make_follower(db, handler, batch_handler=batch, max_attempts=2)
+    assert follower.poll() == 5  # page 1 in one batch; page 2's batch fails on 6: then 5 alone, 6 to be retried
+    assert batches == [[1, 2, 3, 4], [5, 6, 8]]
+    assert follower.poll() == 3  # 6 dead-lettered on its second attempt, 7 skipped, 8, then page 3 as a batch
+    assert batches[-1] == [9, 10]
+    assert effects(db) == [1, 2, 3, 4, 5, 8, 9, 10]
+    assert [d["position"] for d in follower.dead_letters()] == [6]
+    assert follower.stats()["skipped"] == 1 and follower.stats()["handled"] == 8
