@@ -97,10 +97,15 @@ class FeedPublisher:
         with get_db().read() as session:
             # Positions are gap-free: page k is a full archive exactly when position k * size exists.
             updated = self.log.created_at(session, number * self.page_size)
+            if updated is None:
+                newest = self.log.last(session)
+                if newest and newest[0] >= number * self.page_size:
+                    # Filled between the two reads (each statement sees the latest commits under PostgreSQL's
+                    # READ COMMITTED); positions commit in order, so position k * size is visible now.
+                    updated = self.log.created_at(session, number * self.page_size)
             if updated is not None:
                 page = Page(number, self.page_size, number * self.page_size)
                 return self._respond(session, page, updated, ARCHIVE_CACHE_CONTROL)
-            newest = self.log.last(session)
         if current_page(newest[0] if newest else 0, self.page_size).number == number:
             # Archives link the next one by its future URL (so their bytes never change); until that page
             # fills up, it is the current page.

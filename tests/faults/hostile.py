@@ -100,7 +100,9 @@ class HostileFeedServer:
             if route is None:
                 self._send(req, path, Raw(b'{"error": "not found"}', 404, "application/json"))
             elif isinstance(route, Page):
-                body = route.xml(self.url).encode("utf-8")
+                # Links built from the Host header, as the publisher does: through a proxy they point at it.
+                host = req.headers.get("Host")
+                body = route.xml(f"http://{host}" if host else self.url).encode("utf-8")
                 etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
                 if req.headers.get("If-None-Match") == etag:
                     req.send_response(304)

@@ -59,14 +59,18 @@ def near_valid_orders(draw):
         *parents, leaf = path.split(".")
         target = body
         for key in parents:
-            target = target[int(key)] if isinstance(target, list) else target.get(key)
+            if isinstance(target, list):
+                target = target[int(key)] if key.isdigit() and int(key) < len(target) else None
+            else:
+                target = target.get(key)
             if not isinstance(target, (dict, list)):
                 break
         else:
             if leaf == "extra":
                 body[draw(nasty_text)] = draw(json_value)
             elif isinstance(target, list):
-                target[int(leaf)] = draw(json_value)
+                if leaf.isdigit() and int(leaf) < len(target):
+                    target[int(leaf)] = draw(json_value)
             elif draw(st.integers(0, 4)) == 0:
                 target.pop(leaf, None)
             else:
