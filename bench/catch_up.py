@@ -1,7 +1,7 @@
 """How fast a consumer catches up with a 10,000-order backlog, next to feedparser's own parse rate (the ceiling).
 
-Builds the backlog in-process through the order service's own code (one unit of work), serves it with the real
-order service process (FEED_PAGE_SIZE 20 → 500 pages), fetches every page once to warm it and measure
+Builds the backlog in-process through the order service's own code, serves it with the real order service
+process (FEED_PAGE_SIZE 20 → 500 pages, a page cache holding them all), fetches every page once to warm it and measure
 feedparser over exactly those bytes, then times FeedFollower.poll() of the invoicing service from position 0:
 once with a handler that does nothing (the follower's own cost) and once with the real invoice handler.
 Target: catch-up ≥ 0.5 × the feedparser ceiling.   Usage: python bench/catch_up.py [ORDERS]
@@ -84,7 +84,10 @@ def main() -> int:
         start = time.perf_counter()
         build_backlog(tmp / "order" / "data", count)
         print(f"backlog: {count} orders built in {time.perf_counter() - start:.1f}s")
-        with ServiceProcess("order_service", tmp / "order", env={"FEED_PAGE_SIZE": "20"}) as order:
+        # A page cache that holds every page, so what is timed is the consumer, not the publisher rendering
+        # archives again (its LRU would thrash on a 500-page walk); the publisher has its own figures.
+        env = {"FEED_PAGE_SIZE": "20", "FEED_CACHE_PAGES": str(count // 20 + 10)}
+        with ServiceProcess("order_service", tmp / "order", env=env) as order:
             feed_url = f"{order.url}/feed"
             pages = fetch_all_pages(feed_url)
             size = sum(map(len, pages))

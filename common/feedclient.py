@@ -1,6 +1,7 @@
 """Fetching and parsing one page of an atomshop Atom feed, defensively: a bad page raises FeedError."""
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -77,6 +78,11 @@ class FeedClient:
 
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """GET and parse a page; None when `etag` still matches (304)."""
+        got = self.download(url, etag)
+        return None if got is None else parse_page(url, *got)
+
+    def download(self, url: str, etag: str | None = None) -> tuple[bytes, str | None] | None:
+        """GET a page's bytes and ETag, checked for status, size and time; None when `etag` still matches."""
         if urlsplit(url).scheme not in ("http", "https"):
             raise FeedError(f"refusing to fetch {url!r}: only http and https feed links are followed")
         # no-cache: any cache on the way must revalidate with the order service.
@@ -97,7 +103,7 @@ class FeedClient:
             raise FeedError(f"GET {url}: cannot connect ({exc})") from exc
         except requests.RequestException as exc:  # e.g. a body cut short of its Content-Length
             raise FeedError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-        return parse_page(url, body, page_etag)
+        return body, page_etag
 
     def fetch_document(self, url: str) -> str | None:
         """The JSON document at an entry's alternate link, or None if it cannot be had (for dead-letter retries)."""
@@ -126,6 +132,27 @@ class FeedClient:
             if time.monotonic() > stop_at:  # a server dripping bytes never trips the read timeout
                 raise FeedError(f"GET {url}: page not received within {self.deadline}s")
         return bytes(body)
+
+
+_HEAD_END = re.compile(rb"<(?:\w+:)?entry[\s>]")
+_LINK = re.compile(rb"<(?:\w+:)?link\b[^>]*>")
+_ATTR = re.compile(rb"""\b(rel|href)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def sniff_prev_archive(body: bytes) -> str | None:
+    """A quick guess at the page's prev-archive link from its head, to start fetching it early.
+
+    Only a guess: the follower uses what it fetched only if the real parse agrees.
+    """
+    head_end = _HEAD_END.search(body)
+    for tag in _LINK.finditer(body, 0, head_end.start() if head_end else len(body)):
+        attrs = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ATTR.finditer(tag[0])}
+        if attrs.get(b"rel") == b"prev-archive" and attrs.get(b"href"):
+            try:
+                return html.unescape(attrs[b"href"].decode("utf-8"))
+            except UnicodeDecodeError:
+                return None
+    return None
 
 
 def parse_feed(body: bytes):

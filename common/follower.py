@@ -36,11 +36,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from common.db import Database
-from common.feedclient import FeedClient, FeedEntry, FeedError, Page
+from common.feedclient import FeedClient, FeedEntry, FeedError, Page, parse_page, sniff_prev_archive
 from common.tracking import TrackingModels, utcnow
 
 log = logging.getLogger(__name__)
 
+GROUP_PAGES = 25  # walked-back pages handled in one transaction, when the batch handler takes them whole
 Handler = Callable[[Session, FeedEntry], None]
 BatchHandler = Callable[[Session, list[FeedEntry]], None]
 
@@ -58,6 +59,10 @@ class Tracked:
 
 class _Conflict(Exception):
     """Another instance advanced the tracking record first."""
+
+
+class _BatchFailed(Exception):
+    """A group of pages could not be handled as one batch."""
 
 
 class PageStack:
@@ -111,6 +116,7 @@ class FeedFollower:
         self.polls = 0
         self.failures = 0
         self._stuck_reason: str | None = None
+        self._group_handled = 0
 
     # ---- the pass -------------------------------------------------------------------------------------------
     def poll(self) -> int:
@@ -138,14 +144,19 @@ class FeedFollower:
             return 0
         stack = PageStack()
         try:
-            while not _reaches_back_to(page, state.position):
-                if page.prev is None:
-                    if page.entries or state.position:
-                        raise FeedError(f"{page.url}: the feed holds no position {state.position + 1} "
-                                        f"(it begins at {page.first}) and the page has no prev-archive link")
-                    break  # an empty feed
-                stack.push(page)
-                page = self._fetch(page.prev, seen)
+            guess: tuple[str, Future] | None = None
+            try:
+                while not _reaches_back_to(page, state.position):
+                    if page.prev is None:
+                        if page.entries or state.position:
+                            raise FeedError(f"{page.url}: the feed holds no position {state.position + 1} "
+                                            f"(it begins at {page.first}) and the page has no prev-archive link")
+                        break  # an empty feed
+                    stack.push(page)
+                    page, guess = self._walk_back_one(page.prev, seen, guess, speculate=state.position == 0)
+            finally:
+                if guess is not None:
+                    guess[1].exception()
             handled = 0
             ahead: Future | None = None
             try:
@@ -157,7 +168,10 @@ class FeedFollower:
                     if not complete:
                         break  # an entry is being retried: nothing after it may be handled yet
                     if stack:
-                        page = stack.pop()
+                        page = self._handle_stacked(stack, state)
+                        handled += self._group_handled
+                        if page is None:
+                            break
                     elif ahead is not None:
                         page, ahead = ahead.result(), None
                     else:
@@ -177,6 +191,33 @@ class FeedFollower:
         seen.add(url)
         return self.client.fetch(url, etag)
 
+    def _walk_back_one(self, url: str, seen: set[str], guess, speculate: bool):
+        """Fetch the page at `url` (prev-archive), using a speculative download of it if one is under way.
+
+        A new consumer walks back to the oldest page, so while it parses a page it already downloads the one
+        its head names as prev-archive; the download is used only if the parsed link agrees.
+        """
+        if url in seen:
+            raise FeedError(f"link loop: {url} was reached twice in one pass")
+        if len(seen) >= self.max_pages:
+            raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
+        seen.add(url)
+        if guess is not None and guess[0] == url:
+            got = guess[1].result()
+        else:
+            if guess is not None:
+                guess[1].exception()  # a wrong guess: let it finish, unused
+            got = self.client.download(url)
+        if got is None:
+            raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+        body, etag = got
+        guess = None
+        if speculate:
+            nxt = sniff_prev_archive(body)
+            if nxt and nxt not in seen:
+                guess = (nxt, self._ahead.submit(self.client.download, nxt))
+        return parse_page(url, body, etag), guess
+
     def _fetch_ahead(self, url: str, seen: set[str]) -> Future:
         if url in seen:
             raise FeedError(f"link loop: {url} was reached twice in one pass")
@@ -184,18 +225,40 @@ class FeedFollower:
         return self._ahead.submit(self.client.fetch, url)
 
     # ---- one page, one transaction ----------------------------------------------------------------------------
-    def _handle_page(self, page: Page, state: Tracked) -> tuple[int, bool]:
+    def _handle_stacked(self, stack: PageStack, state: Tracked) -> Page | None:
+        """Pop walked-back pages; all but the last are handled together in one transaction when a batch handler
+        takes them whole (fewer commits on a long catch-up). Returns the last page, None if stopped early."""
+        group = [stack.pop()]
+        while stack and len(group) < GROUP_PAGES:
+            group.append(stack.pop())
+        self._group_handled = 0
+        if len(group) > 2 and self.batch_handler is not None:
+            merged = Page(group[-2].url, tuple(e for page in group[:-1] for e in page.entries), group[0].prev,
+                          group[-2].next, group[-2].is_archive, group[-2].etag)
+            try:
+                self._group_handled, _ = self._handle_page(merged, state, batch_only=True)
+                return group[-1]
+            except _BatchFailed:
+                pass  # page by page, entry by entry where a batch fails
+        for page in group[:-1]:
+            count, complete = self._handle_page(page, state)
+            self._group_handled += count
+            if not complete:
+                return None
+        return group[-1]
+
+    def _handle_page(self, page: Page, state: Tracked, batch_only: bool = False) -> tuple[int, bool]:
         """Handle the page's entries after the position; returns (handled, whether the page was finished)."""
         while True:
             try:
-                return self._try_page(page, state)
+                return self._try_page(page, state, batch_only)
             except _Conflict:
                 fresh = self.load()
                 log.info("%s: another instance moved from %d to %d; continuing", self.name, state.position,
                          fresh.position)
                 state.__dict__.update(fresh.__dict__)
 
-    def _try_page(self, page: Page, state: Tracked) -> tuple[int, bool]:
+    def _try_page(self, page: Page, state: Tracked, batch_only: bool = False) -> tuple[int, bool]:
         todo = [e for e in page.entries if e.position > state.position]
         if todo and todo[0].position != state.position + 1:
             raise FeedError(f"{page.url}: expected position {state.position + 1} next, found {todo[0].position}")
@@ -213,6 +276,8 @@ class FeedFollower:
                 raise _Conflict()
             if self._apply_batch(session, todo, new, counts):
                 todo = []
+            elif batch_only and todo:
+                raise _BatchFailed()
             for entry in todo:
                 outcome = self._apply(session, entry, new)
                 if outcome is None:

@@ -187,3 +187,24 @@ def test_a_batch_handler_takes_whole_pages_and_a_failing_batch_falls_back_to_one
     assert effects(db) == [1, 2, 3, 4, 5, 8, 9, 10]
     assert [d["position"] for d in follower.dead_letters()] == [6]
     assert follower.stats()["skipped"] == 1 and follower.stats()["handled"] == 8
+
+
+def test_walked_back_pages_are_handled_in_groups_and_a_failing_group_page_by_page(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=2, count=9)  # /feed is page 5 (9); pages 1-4 are archives
+    feed.entry_overrides[4] = entry_xml(4, content="{not json")
+    db, handler = make_db(tmp_path), Recorder()
+    batches = []
+
+    def batch(session, entries):
+        batches.append([e.position for e in entries])
+        for entry in entries:
+            handler(session, entry)
+
+    follower = make_follower(db, handler, batch_handler=batch, max_attempts=1)
+    assert follower.poll() == 8
+    # Page 1 on its own; pages 2-4 as one group fails on 4, so page by page: page 2's batch fails too (3 alone,
+    # 4 dead-lettered), pages 3 and 4 as batches, then /feed's single entry.
+    assert batches == [[1, 2], [3, 4, 5, 6, 7, 8], [3, 4], [5, 6], [7, 8]]
+    assert effects(db) == [1, 2, 3, 5, 6, 7, 8, 9]
+    assert [d["position"] for d in follower.dead_letters()] == [4]
+    assert follower.load().position == 9 and follower.load().bookmark == FEED_URL
