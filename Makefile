@@ -29,7 +29,7 @@ bench: $(STAMP_TEST)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 soak: $(STAMP_TEST)
-	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m soak tests/integration $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

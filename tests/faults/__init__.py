@@ -9,12 +9,3 @@
 - figures.record: figures appended to test-output/fault-figures.jsonl.
 """
 
-import pytest
-
-
-@pytest.fixture
-def soak_selected(request):
-    """Skip a soak-sized test unless the run selected the soak marker (`make soak`, i.e. pytest -m soak)."""
-    expression = request.config.option.markexpr or ""
-    if "soak" not in expression or "not soak" in expression:
-        pytest.skip("soak-sized run: `make soak` (pytest -m soak)")

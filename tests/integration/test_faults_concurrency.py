@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from tests.faults import soak_selected  # noqa: F401 (fixture)
 from tests.faults.checks import (ConsumerWatcher, EffectSampler, FeedWatcher, check_effects, check_feed,
                                  wait_for_effects, walk_feed)
 from tests.faults.figures import record
@@ -82,7 +81,7 @@ def run_concurrent_orders(fleet: Fleet, orders: int, threads: int) -> dict:
 
 @pytest.mark.soak
 def test_soak_2000_orders_from_8_writers_every_order_once_in_order_and_one_invoice_and_shipment_each(
-        backend, request, tmp_path, soak_selected):
+        backend, request, tmp_path):
     urls = database_urls(backend, request, tmp_path, shared=False)
     fleet = Fleet(tmp_path)
     try:

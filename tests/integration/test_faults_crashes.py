@@ -12,7 +12,6 @@ import time
 import pytest
 import requests
 
-from tests.faults import soak_selected  # noqa: F401 (fixture)
 from tests.faults.checks import ConsumerWatcher, check_effects, check_feed, wait_for_effects, walk_feed
 from tests.faults.figures import record
 from tests.faults.fleet import CONSUMERS, Fleet, Killer, start_all
@@ -81,8 +80,7 @@ def test_consumers_killed_at_random_and_the_order_service_killed_mid_write_lose_
 
 
 @pytest.mark.soak
-def test_soak_a_thousand_orders_with_twenty_four_consumer_kills_and_four_order_service_kills(tmp_path,
-                                                                                            soak_selected):
+def test_soak_a_thousand_orders_with_twenty_four_consumer_kills_and_four_order_service_kills(tmp_path):
     figures = crash_run(tmp_path, orders=1000, consumer_kills=24, order_kills=4, seed=12)
     assert sum(figures["consumer_kills"].values()) == 24 and figures["order_service_kills"] == 4
     record("crashes_soak", **figures)
