@@ -3,7 +3,8 @@
 Builds the backlog in-process through the order service's own code, serves it with the real order service
 process (FEED_PAGE_SIZE 20 → 500 pages, a page cache holding them all), fetches every page once to warm it and measure
 feedparser over exactly those bytes, then times FeedFollower.poll() of the invoicing service from position 0:
-once with a handler that does nothing (the follower's own cost) and once with the real invoice handler.
+once with a handler that does nothing (the follower's own cost) and once with the real invoice handler, both as
+a new consumer (walking back 500 pages first), and once resuming from a bookmark on the oldest page.
 Target: catch-up ≥ 0.5 × the feedparser ceiling.   Usage: python bench/catch_up.py [ORDERS]
 """
 from __future__ import annotations
@@ -64,11 +65,18 @@ def ceiling(pages: list[bytes], rounds: int = 1) -> float:
     return best
 
 
-def catch_up(feed_url: str, data_dir: Path, name: str, noop: bool) -> tuple[int, float]:
+def catch_up(feed_url: str, data_dir: Path, name: str, noop: bool, resume: bool = False) -> tuple[int, float]:
+    """Time one poll from position 0 (a new consumer: walks back to the oldest page, then forward) or, with
+    `resume`, from position 1 bookmarked on the oldest page (a consumer that was down: forward only)."""
     from invoicing_service.app import create_app
 
     app = create_app({"ORDER_FEED_URL": feed_url, "DATABASE_URL": f"sqlite:///{data_dir / (name + '.db')}"})
     follower = app.extensions["atomshop.follower"]
+    if resume:
+        with follower.db.write() as session:
+            session.add(follower.models.Tracking(consumer=follower.name, position=1, retry_attempts=0, handled=1,
+                                                 skipped=0, dead_lettered=0,
+                                                 bookmark=feed_url.replace("/feed", "/feed/pages/1")))
     if noop:
         follower.handler = lambda session, entry: None
         follower.batch_handler = lambda session, entries: None
@@ -93,16 +101,18 @@ def main() -> int:
             size = sum(map(len, pages))
             print(f"feed: {len(pages)} pages, {size / 1e6:.1f} MB")
             # The machine may be shared: alternate the measurements and keep the best of each.
-            best = {"feedparser": 0.0, "follower, no-op handler": 0.0, "invoicing catch-up": 0.0}
+            runs = {"follower, no-op handler": (True, False), "invoicing catch-up": (False, False),
+                    "invoicing, resuming": (False, True)}
+            best = dict.fromkeys(["feedparser", *runs], 0.0)
             for round_ in range(ROUNDS):
                 best["feedparser"] = max(best["feedparser"], ceiling(pages, rounds=1))
-                for label, noop in (("follower, no-op handler", True), ("invoicing catch-up", False)):
-                    handled, rate = catch_up(feed_url, tmp, f"{'noop' if noop else 'invoicing'}{round_}", noop)
-                    assert handled == count, f"{label}: handled {handled} of {count}"
+                for n, (label, (noop, resume)) in enumerate(runs.items()):
+                    handled, rate = catch_up(feed_url, tmp, f"consumer{round_}-{n}", noop, resume)
+                    assert handled == count - resume, f"{label}: handled {handled} of {count - resume}"
                     best[label] = max(best[label], rate)
             parse_rate = best["feedparser"]
             print(f"feedparser ceiling:          {parse_rate:8.0f} entries/s   (best of {ROUNDS})")
-            for label in ("follower, no-op handler", "invoicing catch-up"):
+            for label in runs:
                 print(f"{label + ':':28} {best[label]:8.0f} orders/s    = {best[label] / parse_rate:.2f} × ceiling")
             results = best
     ratio = results["invoicing catch-up"] / parse_rate

@@ -11,14 +11,16 @@ Algorithm of one pass (poll), all under a per-follower lock:
 5. Per page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on.
 
-Memory: at most two parsed pages at a time (the one being handled and the next, fetched ahead in a worker
-thread so network and database overlap). Pages passed over while walking back are kept as compact entry tuples
-in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus their offsets: O(pages) small integers in
-memory, O(backlog) bytes on disk, only on a first catch-up or when the bookmark fell more than a page behind.
+Memory: going forward, at most 2 × GROUP_PAGES (25) parsed pages: the group being handled and the next group,
+read ahead in a worker thread so network, parsing and database overlap. Pages passed over while walking back are
+kept as compact entry tuples in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus their offsets:
+O(pages) small integers in memory, O(backlog) bytes on disk, only on a first catch-up or when the bookmark fell
+more than a page behind; they are popped a group at a time. While a new consumer walks back, the page its head
+names as prev-archive is downloaded during the parse (and used only if the parse agrees).
 
-With a batch handler, a page's entries go to it in one call inside one savepoint; if that fails, the page is
-handled again entry by entry (each in its own savepoint) to find the culprit, count its attempts and, after
-`max_attempts`, move it to the dead-letter table.
+With a batch handler, a group's (else a page's) entries go to it in one call; if that fails, the transaction is
+rolled back and the pages are handled again one by one, then entry by entry (each in its own savepoint) to find
+the culprit, count its attempts and, after `max_attempts`, move it to the dead-letter table.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from common.tracking import TrackingModels, utcnow
 
 log = logging.getLogger(__name__)
 
-GROUP_PAGES = 25  # walked-back pages handled in one transaction, when the batch handler takes them whole
+GROUP_PAGES = 25  # pages handled in one transaction when the batch handler takes them whole
 Handler = Callable[[Session, FeedEntry], None]
 BatchHandler = Callable[[Session, list[FeedEntry]], None]
 
@@ -116,7 +118,6 @@ class FeedFollower:
         self.polls = 0
         self.failures = 0
         self._stuck_reason: str | None = None
-        self._group_handled = 0
 
     # ---- the pass -------------------------------------------------------------------------------------------
     def poll(self) -> int:
@@ -157,23 +158,23 @@ class FeedFollower:
             finally:
                 if guess is not None:
                     guess[1].exception()
-            handled = 0
-            ahead: Future | None = None
+            handled, group, error, ahead = 0, [page], None, None
             try:
                 while True:
-                    if not stack and page.next is not None:
-                        ahead = self._fetch_ahead(page.next, seen)
-                    count, complete = self._handle_page(page, state)
+                    if not stack and group[-1].next is not None:  # read the next pages while handling these
+                        ahead = self._ahead.submit(self._read_ahead, group[-1].next, seen)
+                    count, complete = self._handle_group(group, state)
                     handled += count
                     if not complete:
                         break  # an entry is being retried: nothing after it may be handled yet
+                    if error is not None:
+                        raise error  # the pages before the broken one are handled and committed
                     if stack:
-                        page = self._handle_stacked(stack, state)
-                        handled += self._group_handled
-                        if page is None:
-                            break
+                        group = [stack.pop() for _ in range(min(GROUP_PAGES, len(stack)))]
                     elif ahead is not None:
-                        page, ahead = ahead.result(), None
+                        (group, error), ahead = ahead.result(), None
+                        if not group:
+                            raise error
                     else:
                         break
             finally:
@@ -182,6 +183,21 @@ class FeedFollower:
             return handled
         finally:
             stack.close()
+
+    def _read_ahead(self, url: str, seen: set[str]) -> tuple[list[Page], FeedError | None]:
+        """Up to GROUP_PAGES pages following next-archive from `url` (worker thread), and the error that
+        stopped it early, if any: the pages before a broken one still get handled."""
+        pages: list[Page] = []
+        try:
+            while url is not None and len(pages) < GROUP_PAGES:
+                page = self._fetch(url, seen)
+                if page is None:
+                    raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+                pages.append(page)
+                url = page.next
+        except FeedError as exc:
+            return pages, exc
+        return pages, None
 
     def _fetch(self, url: str, seen: set[str], etag: str | None = None) -> Page | None:
         if url in seen:
@@ -218,47 +234,43 @@ class FeedFollower:
                 guess = (nxt, self._ahead.submit(self.client.download, nxt))
         return parse_page(url, body, etag), guess
 
-    def _fetch_ahead(self, url: str, seen: set[str]) -> Future:
-        if url in seen:
-            raise FeedError(f"link loop: {url} was reached twice in one pass")
-        seen.add(url)
-        return self._ahead.submit(self.client.fetch, url)
-
     # ---- one page, one transaction ----------------------------------------------------------------------------
-    def _handle_stacked(self, stack: PageStack, state: Tracked) -> Page | None:
-        """Pop walked-back pages; all but the last are handled together in one transaction when a batch handler
-        takes them whole (fewer commits on a long catch-up). Returns the last page, None if stopped early."""
-        group = [stack.pop()]
-        while stack and len(group) < GROUP_PAGES:
-            group.append(stack.pop())
-        self._group_handled = 0
-        if len(group) > 2 and self.batch_handler is not None:
-            merged = Page(group[-2].url, tuple(e for page in group[:-1] for e in page.entries), group[0].prev,
-                          group[-2].next, group[-2].is_archive, group[-2].etag)
+    def _handle_group(self, group: list[Page], state: Tracked) -> tuple[int, bool]:
+        """Handle consecutive pages: in one transaction when the batch handler takes them whole (fewer commits
+        on a long catch-up), else page by page. Returns (handled, whether all were finished)."""
+        if len(group) > 1 and self.batch_handler is not None:
+            last = group[-1]
+            merged = Page(last.url, tuple(e for page in group for e in page.entries), group[0].prev, last.next,
+                          last.is_archive, last.etag)
             try:
-                self._group_handled, _ = self._handle_page(merged, state, batch_only=True)
-                return group[-1]
+                return self._handle_page(merged, state, batch_only=True)
             except _BatchFailed:
-                pass  # page by page, entry by entry where a batch fails
-        for page in group[:-1]:
+                pass  # page by page, entry by entry where a page's batch fails
+        handled = 0
+        for page in group:
             count, complete = self._handle_page(page, state)
-            self._group_handled += count
+            handled += count
             if not complete:
-                return None
-        return group[-1]
+                return handled, False
+        return handled, True
 
     def _handle_page(self, page: Page, state: Tracked, batch_only: bool = False) -> tuple[int, bool]:
         """Handle the page's entries after the position; returns (handled, whether the page was finished)."""
+        mode = "batch_only" if batch_only else "batch"
         while True:
             try:
-                return self._try_page(page, state, batch_only)
+                return self._try_page(page, state, mode)
             except _Conflict:
                 fresh = self.load()
                 log.info("%s: another instance moved from %d to %d; continuing", self.name, state.position,
                          fresh.position)
                 state.__dict__.update(fresh.__dict__)
+            except _BatchFailed:
+                if batch_only:
+                    raise
+                mode = "entries"  # the transaction was rolled back; now one savepoint per entry
 
-    def _try_page(self, page: Page, state: Tracked, batch_only: bool = False) -> tuple[int, bool]:
+    def _try_page(self, page: Page, state: Tracked, mode: str = "batch") -> tuple[int, bool]:
         todo = [e for e in page.entries if e.position > state.position]
         if todo and todo[0].position != state.position + 1:
             raise FeedError(f"{page.url}: expected position {state.position + 1} next, found {todo[0].position}")
@@ -271,12 +283,14 @@ class FeedFollower:
         counts = {"handled": 0, "skipped": 0, "dead_lettered": 0}
         complete = True
         with self.db.write() as session:
-            current = self._read(session, lock=True)
-            if current.position != state.position:
+            # SQLite's BEGIN IMMEDIATE already serializes writers; elsewhere the row lock makes a second
+            # instance wait here instead of doing the page's work only to lose the compare-and-set.
+            if not self.db.is_sqlite and self._read(session, lock=True).position != state.position:
                 raise _Conflict()
-            if self._apply_batch(session, todo, new, counts):
+            if mode != "entries" and self._batch_applies(todo, new):
+                self._apply_batch(session, todo, new, counts)
                 todo = []
-            elif batch_only and todo:
+            elif mode == "batch_only" and todo:
                 raise _BatchFailed()
             for entry in todo:
                 outcome = self._apply(session, entry, new)
@@ -305,24 +319,25 @@ class FeedFollower:
     def _subscribed(self, entry: FeedEntry) -> bool:
         return self.event_types is None or entry.event_type in self.event_types
 
-    def _apply_batch(self, session: Session, todo: list[FeedEntry], new: Tracked, counts: dict) -> bool:
-        """The fast path: all of the page's entries in one handler call and savepoint; False → one at a time."""
+    def _batch_applies(self, todo: list[FeedEntry], new: Tracked) -> bool:
+        wanted = sum(1 for entry in todo if self._subscribed(entry))
+        return self.batch_handler is not None and wanted >= 2 and new.retry_position is None
+
+    def _apply_batch(self, session: Session, todo: list[FeedEntry], new: Tracked, counts: dict) -> None:
+        """The fast path: all the entries in one handler call; on failure _BatchFailed rolls the transaction back
+        and the page is done again entry by entry, to find the culprit, count its attempts, dead-letter it."""
         wanted = [entry for entry in todo if self._subscribed(entry)]
-        if self.batch_handler is None or len(wanted) < 2 or new.retry_position is not None:
-            return False
         try:
-            with session.begin_nested():
-                self.batch_handler(session, wanted)
+            self.batch_handler(session, wanted)
         except OperationalError:
             raise
-        except Exception as exc:  # find the culprit entry by entry, with retries and dead letters
+        except Exception as exc:
             log.info("%s: batch of positions %d-%d failed (%s); handling them one by one", self.name,
                      todo[0].position, todo[-1].position, exc)
-            return False
+            raise _BatchFailed() from exc
         counts["handled"] += len(wanted)
         counts["skipped"] += len(todo) - len(wanted)
         new.position = todo[-1].position
-        return True
 
     def _apply(self, session: Session, entry: FeedEntry, new: Tracked) -> str | None:
         """Run the handler in a savepoint: 'handled', 'skipped', 'dead_lettered', or None to retry later."""

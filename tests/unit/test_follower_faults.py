@@ -162,3 +162,21 @@ def test_the_follower_recovers_once_the_feed_is_healthy_again(rsps, tmp_path):
     del feed.overrides[FEED_URL]
     assert follower.poll() == 2
     assert follower.last_error is None and follower.failures == 1
+
+
+def test_pages_read_ahead_before_a_broken_one_are_handled_then_the_error_is_raised(rsps, tmp_path):
+    from sqlalchemy import update
+
+    from tests.unit.follower_feed import MODELS
+    feed = FakeFeed(rsps, size=3, count=11)  # pages 1-3 archives, /feed is page 4
+    follower = make_follower(make_db(tmp_path))
+    follower.load()
+    with follower.db.write() as s:  # a consumer at 2, bookmarked on page 1, as if it had been down a while
+        s.execute(update(MODELS.Tracking).values(position=2, bookmark=f"{BASE}/feed/pages/1"))
+    feed.overrides[f"{BASE}/feed/pages/3"] = b"<feed>broken"
+    with pytest.raises(FeedError, match="ill-formed"):
+        follower.poll()
+    assert follower.load().position == 6 and follower.load().bookmark == PAGE2
+    del feed.overrides[f"{BASE}/feed/pages/3"]
+    assert follower.poll() == 5
+    assert [u for u, _ in feed.requests] == [f"{BASE}/feed/pages/{k}" for k in (1, 2, 3, 2, 3)] + [FEED_URL]

@@ -106,8 +106,9 @@ def test_when_another_instance_advances_first_the_follower_rereads_and_duplicate
         return serve(request)
 
     rsps.registered()[0].callback = serve_and_race
-    assert me.poll() == 0
-    assert theirs.positions == list(range(1, 8)) and mine.positions == []
+    assert me.poll() == 0  # my work on the page (if any) lost the compare-and-set and was rolled back
+    assert theirs.positions == list(range(1, 8))
+    assert effects(db) == list(range(1, 8)) and me.stats()["handled"] == 7
     feed.count = 9
     assert me.poll() == 2
     assert effects(db) == list(range(1, 10))
@@ -180,8 +181,10 @@ def test_a_batch_handler_takes_whole_pages_and_a_failing_batch_falls_back_to_one
             handler(session, entry)
 
     follower = make_follower(db, handler, batch_handler=batch, max_attempts=2)
-    assert follower.poll() == 5  # page 1 in one batch; page 2's batch fails on 6: then 5 alone, 6 to be retried
-    assert batches == [[1, 2, 3, 4], [5, 6, 8]]
+    # Page 1 in one batch; pages 2 and 3 as one batch fail on 6, so does page 2 alone: then 5 alone, and 6 is
+    # to be retried; nothing after it is handled before it.
+    assert follower.poll() == 5
+    assert batches == [[1, 2, 3, 4], [5, 6, 8, 9, 10], [5, 6, 8]]
     assert follower.poll() == 3  # 6 dead-lettered on its second attempt, 7 skipped, 8, then page 3 as a batch
     assert batches[-1] == [9, 10]
     assert effects(db) == [1, 2, 3, 4, 5, 8, 9, 10]
@@ -202,9 +205,9 @@ def test_walked_back_pages_are_handled_in_groups_and_a_failing_group_page_by_pag
 
     follower = make_follower(db, handler, batch_handler=batch, max_attempts=1)
     assert follower.poll() == 8
-    # Page 1 on its own; pages 2-4 as one group fails on 4, so page by page: page 2's batch fails too (3 alone,
+    # Page 1 on its own; pages 2-5 as one group fail on 4, so page by page: page 2's batch fails too (3 alone,
     # 4 dead-lettered), pages 3 and 4 as batches, then /feed's single entry.
-    assert batches == [[1, 2], [3, 4, 5, 6, 7, 8], [3, 4], [5, 6], [7, 8]]
+    assert batches == [[1, 2], [3, 4, 5, 6, 7, 8, 9], [3, 4], [5, 6], [7, 8]]
     assert effects(db) == [1, 2, 3, 5, 6, 7, 8, 9]
     assert [d["position"] for d in follower.dead_letters()] == [4]
     assert follower.load().position == 9 and follower.load().bookmark == FEED_URL
