@@ -79,10 +79,10 @@ class FeedClient:
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """GET and parse a page; None when `etag` still matches (304)."""
         got = self.download(url, etag)
-        return None if got is None else parse_page(url, *got)
+        return None if got is None else parse_page(got[2], got[0], got[1])
 
-    def download(self, url: str, etag: str | None = None) -> tuple[bytes, str | None] | None:
-        """GET a page's bytes and ETag, checked for status, size and time; None when `etag` still matches."""
+    def download(self, url: str, etag: str | None = None) -> tuple[bytes, str | None, str] | None:
+        """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304."""
         if urlsplit(url).scheme not in ("http", "https"):
             raise FeedError(f"refusing to fetch {url!r}: only http and https feed links are followed")
         # no-cache: any cache on the way must revalidate with the order service.
@@ -97,13 +97,14 @@ class FeedClient:
                     raise FeedError(f"GET {url}: HTTP {resp.status_code} {resp.reason}")
                 body = self._read_body(url, resp)
                 page_etag = resp.headers.get("ETag")
+                final_url = resp.url  # the publisher redirects a page still being filled to /feed
         except requests.Timeout as exc:
             raise FeedError(f"GET {url}: timed out ({exc})") from exc
         except requests.ConnectionError as exc:
             raise FeedError(f"GET {url}: cannot connect ({exc})") from exc
         except requests.RequestException as exc:  # e.g. a body cut short of its Content-Length
             raise FeedError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-        return body, page_etag
+        return body, page_etag, final_url
 
     def fetch_document(self, url: str) -> str | None:
         """The JSON document at an entry's alternate link, or None if it cannot be had (for dead-letter retries)."""

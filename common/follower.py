@@ -25,21 +25,19 @@ the culprit, count its attempts and, after `max_attempts`, move it to the dead-l
 from __future__ import annotations
 
 import logging
-import pickle
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from common.db import Database
 from common.feedclient import FeedClient, FeedEntry, FeedError, Page, parse_page, sniff_prev_archive
-from common.tracking import TrackingModels, utcnow
+from common.dead_letters import DeadLetters
+from common.pagestack import PageStack
+from common.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,50 +46,12 @@ Handler = Callable[[Session, FeedEntry], None]
 BatchHandler = Callable[[Session, list[FeedEntry]], None]
 
 
-@dataclass
-class Tracked:
-    """The tracking record as last read or written by this follower."""
-
-    position: int = 0
-    bookmark: str | None = None
-    etag: str | None = None
-    retry_position: int | None = None
-    retry_attempts: int = 0
-
-
 class _Conflict(Exception):
     """Another instance advanced the tracking record first."""
 
 
 class _BatchFailed(Exception):
     """A group of pages could not be handled as one batch."""
-
-
-class PageStack:
-    """Pages passed over while walking back, spilled to a temporary file so memory stays bounded."""
-
-    def __init__(self):
-        self._file = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
-        self._offsets: list[int] = []
-
-    def push(self, page: Page) -> None:
-        self._file.seek(0, 2)
-        self._offsets.append(self._file.tell())
-        pickle.dump((page.url, [tuple(e.__getattribute__(f) for f in FeedEntry.__slots__) for e in page.entries],
-                     page.prev, page.next, page.is_archive, page.etag), self._file, pickle.HIGHEST_PROTOCOL)
-
-    def pop(self) -> Page:
-        offset = self._offsets.pop()
-        self._file.seek(offset)
-        url, entries, prev, nxt, is_archive, etag = pickle.load(self._file)
-        self._file.truncate(offset)
-        return Page(url, tuple(FeedEntry(*e) for e in entries), prev, nxt, is_archive, etag)
-
-    def __len__(self) -> int:
-        return len(self._offsets)
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class FeedFollower:
@@ -118,6 +78,8 @@ class FeedFollower:
         self.polls = 0
         self.failures = 0
         self._stuck_reason: str | None = None
+        self.tracking = TrackingStore(db, models.Tracking, consumer_name)
+        self.dead = DeadLetters(db, models.DeadLetter, consumer_name, self.client)
 
     # ---- the pass -------------------------------------------------------------------------------------------
     def poll(self) -> int:
@@ -161,7 +123,7 @@ class FeedFollower:
             handled, group, error, ahead = 0, [page], None, None
             try:
                 while True:
-                    if not stack and group[-1].next is not None:  # read the next pages while handling these
+                    if error is None and not stack and group[-1].next is not None:  # read on while handling these
                         ahead = self._ahead.submit(self._read_ahead, group[-1].next, seen)
                     count, complete = self._handle_group(group, state)
                     handled += count
@@ -200,12 +162,19 @@ class FeedFollower:
         return pages, None
 
     def _fetch(self, url: str, seen: set[str], etag: str | None = None) -> Page | None:
+        self._check_link(url, seen)
+        page = self.client.fetch(url, etag)
+        if page is not None:
+            seen.add(page.url)
+        return page
+
+    def _check_link(self, url: str, seen: set[str]) -> None:
+        # `seen` holds the pages' final URLs: a page still being filled is redirected to /feed, and may have
+        # been filled by the time /feed answers, so its own URL must stay followable from the next page.
         if url in seen:
             raise FeedError(f"link loop: {url} was reached twice in one pass")
         if len(seen) >= self.max_pages:
             raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
-        seen.add(url)
-        return self.client.fetch(url, etag)
 
     def _walk_back_one(self, url: str, seen: set[str], guess, speculate: bool):
         """Fetch the page at `url` (prev-archive), using a speculative download of it if one is under way.
@@ -213,11 +182,7 @@ class FeedFollower:
         A new consumer walks back to the oldest page, so while it parses a page it already downloads the one
         its head names as prev-archive; the download is used only if the parsed link agrees.
         """
-        if url in seen:
-            raise FeedError(f"link loop: {url} was reached twice in one pass")
-        if len(seen) >= self.max_pages:
-            raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
-        seen.add(url)
+        self._check_link(url, seen)
         if guess is not None and guess[0] == url:
             got = guess[1].result()
         else:
@@ -226,13 +191,14 @@ class FeedFollower:
             got = self.client.download(url)
         if got is None:
             raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
-        body, etag = got
+        body, etag, final_url = got
+        seen.add(final_url)
         guess = None
         if speculate:
             nxt = sniff_prev_archive(body)
             if nxt and nxt not in seen:
                 guess = (nxt, self._ahead.submit(self.client.download, nxt))
-        return parse_page(url, body, etag), guess
+        return parse_page(final_url, body, etag), guess
 
     # ---- one page, one transaction ----------------------------------------------------------------------------
     def _handle_group(self, group: list[Page], state: Tracked) -> tuple[int, bool]:
@@ -278,14 +244,13 @@ class FeedFollower:
             if after.position != before.position + 1:
                 raise FeedError(f"{page.url}: gap in the feed between positions {before.position} and "
                                 f"{after.position}")
-        T = self.models.Tracking
         new = Tracked(**state.__dict__)
         counts = {"handled": 0, "skipped": 0, "dead_lettered": 0}
         complete = True
         with self.db.write() as session:
             # SQLite's BEGIN IMMEDIATE already serializes writers; elsewhere the row lock makes a second
             # instance wait here instead of doing the page's work only to lose the compare-and-set.
-            if not self.db.is_sqlite and self._read(session, lock=True).position != state.position:
+            if not self.db.is_sqlite and self.tracking.read(session, lock=True).position != state.position:
                 raise _Conflict()
             if mode != "entries" and self._batch_applies(todo, new):
                 self._apply_batch(session, todo, new, counts)
@@ -305,13 +270,7 @@ class FeedFollower:
                 new.etag = page.etag if complete and page.next is None else None
             if new == state and not any(counts.values()):
                 return 0, complete
-            result = session.execute(
-                update(T).where(T.consumer == self.name, T.position == state.position).values(
-                    position=new.position, bookmark=new.bookmark, etag=new.etag,
-                    retry_position=new.retry_position, retry_attempts=new.retry_attempts,
-                    retry_reason=self._stuck_reason, handled=T.handled + counts["handled"],
-                    skipped=T.skipped + counts["skipped"], dead_lettered=T.dead_lettered + counts["dead_lettered"]))
-            if result.rowcount != 1:
+            if not self.tracking.advance(session, state, new, counts, self._stuck_reason):
                 raise _Conflict()
         state.__dict__.update(new.__dict__)
         return counts["handled"], complete
@@ -358,10 +317,7 @@ class FeedFollower:
                 self._stuck_reason = f"position {entry.position}, attempt {attempts} of {self.max_attempts}: {reason}"
                 self.last_error = self._stuck_reason
                 return None
-            session.execute(insert(self.models.DeadLetter).values(
-                consumer=self.name, position=entry.position, entry_id=entry.id, event_type=entry.event_type,
-                link=entry.link, updated=entry.updated, content=entry.content, reason=reason, attempts=attempts,
-                created=utcnow()))
+            self.dead.add(session, entry, reason, attempts)
             new.retry_position, new.retry_attempts = None, 0
             self._stuck_reason = None
             return "dead_lettered"
@@ -370,76 +326,22 @@ class FeedFollower:
             self._stuck_reason = None
         return "handled"
 
-    # ---- dead letters ------------------------------------------------------------------------------------------
+    # ---- dead letters and tracking record, for the consumer's pages and /health ---------------------------
     def dead_letters(self) -> list[dict]:
         """This consumer's dead letters, oldest position first."""
-        D = self.models.DeadLetter
-        with self.db.read() as session:
-            rows = session.scalars(select(D).where(D.consumer == self.name).order_by(D.position)).all()
-            return [row.to_json() for row in rows]
+        return self.dead.list()
 
     def retry_dead_letter(self, letter_id: int) -> None:
         """Run the handler again for a dead letter: removed on success; LookupError if unknown, else re-raises."""
-        D = self.models.DeadLetter
-        with self.db.read() as session:
-            letter = session.get(D, letter_id)
-            if letter is None or letter.consumer != self.name:
-                raise LookupError(f"no dead letter {letter_id}")
-            entry = FeedEntry(letter.position, letter.entry_id, letter.event_type, letter.content, letter.link,
-                              letter.updated)
-        # The entry's alternate link serves the document as its publisher holds it now: if that was corrected
-        # since, the retry uses it (archived feed pages never change); otherwise the content as received.
-        current = self.client.fetch_document(entry.link) if entry.link else None
-        if current is not None:
-            entry = FeedEntry(entry.position, entry.id, entry.event_type, current, entry.link, entry.updated)
-        try:
-            with self.db.write() as session:
-                self.handler(session, entry)
-                if session.execute(D.__table__.delete().where(D.id == letter_id)).rowcount != 1:
-                    raise LookupError(f"dead letter {letter_id} was retried by someone else meanwhile")
-        except LookupError:
-            raise
-        except Exception as exc:
-            with self.db.write() as session:
-                session.execute(update(D).where(D.id == letter_id).values(
-                    reason=f"{type(exc).__name__}: {exc}", attempts=D.attempts + 1))
-            raise
-
-    # ---- the tracking record ----------------------------------------------------------------------------------
-    def _read(self, session: Session, lock: bool = False) -> Tracked:
-        T = self.models.Tracking
-        query = select(T.position, T.bookmark, T.etag, T.retry_position, T.retry_attempts).where(
-            T.consumer == self.name)
-        row = session.execute(query.with_for_update() if lock else query).one_or_none()
-        if row is None:
-            try:
-                with session.begin_nested():
-                    session.execute(insert(T).values(consumer=self.name, position=0, retry_attempts=0, handled=0,
-                                                     skipped=0, dead_lettered=0))
-            except IntegrityError:
-                pass  # another instance created it first
-            row = session.execute(query.with_for_update() if lock else query).one()
-        return Tracked(row.position, row.bookmark, row.etag, row.retry_position, row.retry_attempts or 0)
+        self.dead.retry(letter_id, self.handler)
 
     def load(self) -> Tracked:
         """The durable tracking record (created at position 0 if missing)."""
-        T = self.models.Tracking
-        with self.db.read() as session:
-            if session.get(T, self.name) is not None:
-                return self._read(session)
-        with self.db.write() as session:
-            return self._read(session)
+        return self.tracking.load()
 
     def stats(self) -> dict:
-        """Durable counters plus this process's poll status, for /health."""
-        T = self.models.Tracking
-        with self.db.read() as session:
-            row = session.get(T, self.name)
-            durable = {"position": row.position if row else 0, "handled": row.handled if row else 0,
-                       "skipped": row.skipped if row else 0, "dead_lettered": row.dead_lettered if row else 0,
-                       "retrying": ({"position": row.retry_position, "attempts": row.retry_attempts,
-                                     "reason": row.retry_reason} if row and row.retry_position else None)}
-        return durable
+        """The durable position and counters."""
+        return self.tracking.stats()
 
 
 def _reaches_back_to(page: Page, position: int) -> bool:

@@ -1,11 +1,15 @@
-"""The follower's tables, added to a consumer service's own Base: its tracking record and its dead letters."""
+"""The follower's tables, added to a consumer service's own Base (tracking record, dead letters), and its
+tracking record's reads and compare-and-set advances."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from common.db import Database
 
 
 def utcnow() -> datetime:
@@ -74,3 +78,71 @@ def tracking_models(base: type[DeclarativeBase]) -> TrackingModels:
                     "content": self.content}
 
     return TrackingModels(Tracking, DeadLetter)
+
+
+@dataclass
+class Tracked:
+    """A consumer's tracking record as last read or written."""
+
+    position: int = 0
+    bookmark: str | None = None
+    etag: str | None = None
+    retry_position: int | None = None
+    retry_attempts: int = 0
+
+
+class TrackingStore:
+    """Reads and compare-and-set advances of one consumer's tracking record."""
+
+    def __init__(self, db: Database, model: type, consumer: str):
+        self.db = db
+        self.model = model
+        self.consumer = consumer
+
+    def read(self, session: Session, lock: bool = False) -> Tracked:
+        """The record in the caller's transaction (FOR UPDATE with `lock`), created at position 0 if missing."""
+        T = self.model
+        query = select(T.position, T.bookmark, T.etag, T.retry_position, T.retry_attempts).where(
+            T.consumer == self.consumer)
+        if lock:
+            query = query.with_for_update()
+        row = session.execute(query).one_or_none()
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(T).values(consumer=self.consumer, position=0, retry_attempts=0,
+                                                     handled=0, skipped=0, dead_lettered=0))
+            except IntegrityError:
+                pass  # another instance created it first
+            row = session.execute(query).one()
+        return Tracked(row.position, row.bookmark, row.etag, row.retry_position, row.retry_attempts or 0)
+
+    def load(self) -> Tracked:
+        """The durable record (created at position 0 if missing)."""
+        with self.db.read() as session:
+            if session.get(self.model, self.consumer) is not None:
+                return self.read(session)
+        with self.db.write() as session:
+            return self.read(session)
+
+    def advance(self, session: Session, old: Tracked, new: Tracked, counts: dict, retry_reason: str | None) -> bool:
+        """UPDATE … WHERE position = old.position: False when another instance moved first."""
+        T = self.model
+        result = session.execute(
+            update(T).where(T.consumer == self.consumer, T.position == old.position).values(
+                position=new.position, bookmark=new.bookmark, etag=new.etag, retry_position=new.retry_position,
+                retry_attempts=new.retry_attempts, retry_reason=retry_reason,
+                handled=T.handled + counts["handled"], skipped=T.skipped + counts["skipped"],
+                dead_lettered=T.dead_lettered + counts["dead_lettered"]))
+        return result.rowcount == 1
+
+    def stats(self) -> dict:
+        """Position and durable counters, for /health."""
+        with self.db.read() as session:
+            row = session.get(self.model, self.consumer)
+            if row is None:
+                return {"position": 0, "handled": 0, "skipped": 0, "dead_lettered": 0, "retrying": None}
+            return {"position": row.position, "handled": row.handled, "skipped": row.skipped,
+                    "dead_lettered": row.dead_lettered,
+                    "retrying": ({"position": row.retry_position, "attempts": row.retry_attempts,
+                                  "reason": row.retry_reason} if row.retry_position else None)}

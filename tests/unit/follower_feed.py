@@ -55,7 +55,7 @@ class FakeFeed:
     def __init__(self, rsps: responses.RequestsMock, size: int = 3, count: int = 0):
         self.size = size
         self.count = count
-        self.overrides: dict[str, str | bytes] = {}  # URL → body served instead (broken pages)
+        self.overrides: dict = {}  # URL → body served instead (broken pages), or request → (status, headers, body)
         self.entry_overrides: dict[int, str] = {}  # position → entry XML
         self.requests: list[tuple[str, str | None]] = []  # (url, If-None-Match)
         rsps.add_callback(responses.GET, re.compile(re.escape(BASE) + r"/feed(/pages/\d+)?$"), self._serve)
@@ -82,6 +82,8 @@ class FakeFeed:
         self.requests.append((url, request.headers.get("If-None-Match")))
         if url in self.overrides:
             body = self.overrides[url]
+            if callable(body):
+                return body(request)
             return 200, {"Content-Type": "application/atom+xml"}, body
         k = self.current if url == FEED_URL else int(url.rsplit("/", 1)[1])
         if not 1 <= k <= self.current or (url != FEED_URL and k == self.current):

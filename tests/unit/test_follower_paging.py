@@ -131,3 +131,29 @@ def test_a_different_namespace_prefix_for_the_position_is_understood(rsps, tmp_p
     from tests.unit.follower_feed import entry_xml, page_xml
     feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(p, prefix="x") for p in (1, 2)], prefix="x")
     assert make_follower(make_db(tmp_path)).poll() == 2
+
+
+def test_a_page_redirected_to_feed_that_fills_meanwhile_is_walked_back_to_not_taken_for_a_loop(rsps, tmp_path):
+    from sqlalchemy import update
+
+    from tests.unit.follower_feed import MODELS
+    page2 = f"{BASE}/feed/pages/2"
+    feed = FakeFeed(rsps, size=3, count=4)
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    follower.poll()  # at 4, on page 2
+    with db.write() as s:  # bookmarked by page 2's own URL, which the publisher redirects while it is filled …
+        s.execute(update(MODELS.Tracking).values(bookmark=page2, etag=None))
+    served = []
+
+    def page2_once_redirected(request):
+        served.append(request.url)
+        if len(served) == 1:  # … and by the time /feed answers, page 2 is full and /feed is page 3
+            return 302, {"Location": FEED_URL}, ""
+        return 200, {}, feed.page(2)
+
+    feed.count = 8
+    feed.overrides[page2] = page2_once_redirected
+    assert follower.poll() == 4
+    assert handler.positions == list(range(1, 9))
+    assert served == [page2, page2]

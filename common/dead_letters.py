@@ -1,0 +1,60 @@
+"""Entries a consumer gave up on: stored with the reason, listed, and retried on demand."""
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from common.db import Database
+from common.feedclient import FeedClient, FeedEntry
+from common.tracking import utcnow
+
+
+class DeadLetters:
+    """One consumer's dead-letter table."""
+
+    def __init__(self, db: Database, model: type, consumer: str, client: FeedClient):
+        self.db = db
+        self.model = model
+        self.consumer = consumer
+        self.client = client
+
+    def add(self, session: Session, entry: FeedEntry, reason: str, attempts: int) -> None:
+        """Store the entry in the caller's transaction (the one that moves the position past it)."""
+        session.execute(insert(self.model).values(
+            consumer=self.consumer, position=entry.position, entry_id=entry.id, event_type=entry.event_type,
+            link=entry.link, updated=entry.updated, content=entry.content, reason=reason, attempts=attempts,
+            created=utcnow()))
+
+    def list(self) -> list[dict]:
+        """The dead letters, oldest position first."""
+        D = self.model
+        with self.db.read() as session:
+            rows = session.scalars(select(D).where(D.consumer == self.consumer).order_by(D.position)).all()
+            return [row.to_json() for row in rows]
+
+    def retry(self, letter_id: int, handler) -> None:
+        """Run `handler` again for a dead letter: removed on success; LookupError if unknown, else re-raises."""
+        D = self.model
+        with self.db.read() as session:
+            letter = session.get(D, letter_id)
+            if letter is None or letter.consumer != self.consumer:
+                raise LookupError(f"no dead letter {letter_id}")
+            entry = FeedEntry(letter.position, letter.entry_id, letter.event_type, letter.content, letter.link,
+                              letter.updated)
+        # The entry's alternate link serves the document as its publisher holds it now: if that was corrected
+        # since, the retry uses it (archived feed pages never change); otherwise the content as received.
+        current = self.client.fetch_document(entry.link) if entry.link else None
+        if current is not None:
+            entry = FeedEntry(entry.position, entry.id, entry.event_type, current, entry.link, entry.updated)
+        try:
+            with self.db.write() as session:
+                handler(session, entry)
+                if session.execute(delete(D).where(D.id == letter_id)).rowcount != 1:
+                    raise LookupError(f"dead letter {letter_id} was retried by someone else meanwhile")
+        except LookupError:
+            raise
+        except Exception as exc:
+            with self.db.write() as session:
+                session.execute(update(D).where(D.id == letter_id).values(
+                    reason=f"{type(exc).__name__}: {exc}", attempts=D.attempts + 1))
+            raise
