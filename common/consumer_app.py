@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy.orm import DeclarativeBase
@@ -29,6 +30,7 @@ class ConsumerService:
     record_model: type
     plural: str  # "invoices": URL paths and JSON
     template_folder: str  # "invoicing": templates <folder>/list.html and <folder>/detail.html
+    migrations: Path | None = None  # its Alembic history (<package>/migrations); None: schema from create_all()
 
 
 def create_consumer_app(spec: ConsumerService, config: dict | None = None) -> Flask:
@@ -37,7 +39,7 @@ def create_consumer_app(spec: ConsumerService, config: dict | None = None) -> Fl
     app.config.from_mapping(consumer_config(spec.service))
     app.config.update(config or {})
     web.init_app(app, spec.service, spec.title)
-    db = database.init_app(app, spec.base)
+    db = database.init_app(app, spec.base, migrations=spec.migrations)
     init_consumer(app, db, spec.tracking, spec.handler, spec.event_types, spec.batch_handler)
     app.register_blueprint(record_routes(spec.plural, spec.record_model, f"{spec.template_folder}/list.html",
                                          f"{spec.template_folder}/detail.html"))

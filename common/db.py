@@ -8,11 +8,26 @@ from pathlib import Path
 from typing import Iterator
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Every constraint and index gets a predictable name, the same on SQLite and PostgreSQL, so a later migration can
+# drop or alter it by name (SQLite batch mode cannot address an unnamed constraint).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata() -> MetaData:
+    """A MetaData for a service's Base (`metadata = service_metadata()`), with the shared naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Database:

@@ -24,6 +24,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import URL
+from sqlalchemy.types import TypeDecorator
 
 from common.db import Database
 
@@ -123,10 +124,18 @@ def run_migrations(target_metadata: MetaData | None) -> None:
         engine.dispose()
 
 
+def render_item(type_: str, obj, autogen_context):
+    """Autogenerate renders a TypeDecorator (Money, UTCDateTime) as the column type it stores, so a revision
+    never imports application code that may change or move later."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False  # Alembic's own rendering
+
+
 def _run_on(context, connection, target_metadata: MetaData | None) -> None:
     # SQLite cannot ALTER most things in place: batch mode rebuilds the table instead.
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
-                      render_as_batch=connection.dialect.name == "sqlite")
+                      render_as_batch=connection.dialect.name == "sqlite", render_item=render_item)
     with context.begin_transaction():
         context.run_migrations()
 

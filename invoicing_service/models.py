@@ -6,13 +6,14 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Integer, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common.db import service_metadata
 from common.money import Money, format_money
 from common.order_document import AddressColumns, CustomerColumns
 from common.tracking import tracking_models
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 class Invoice(CustomerColumns, AddressColumns, Base):

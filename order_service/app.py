@@ -1,6 +1,8 @@
 """The order service application factory."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, jsonify
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -26,7 +28,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Links in the feed and redirects honour the reverse proxy's X-Forwarded-Proto/-Host/-Prefix.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1)
 
-    db = database.init_app(app, Base)
+    # The schema comes from the service's Alembic history, upgraded at start-up one instance at a time.
+    db = database.init_app(app, Base, migrations=Path(__file__).with_name("migrations"))
     seed_demo_data(db)
     web.init_app(app, "order", "Orders")
     csrf = CSRFProtect(app)

@@ -7,13 +7,14 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common.db import service_metadata
 from common.feed_store import NotificationMixin, UTCDateTime
 
 ADDRESS_MAX = 200
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 class Customer(Base):

@@ -4,12 +4,13 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common.db import service_metadata
 from common.order_document import AddressColumns, CustomerColumns
 from common.tracking import tracking_models
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = service_metadata()
 
 
 class Shipment(CustomerColumns, AddressColumns, Base):
