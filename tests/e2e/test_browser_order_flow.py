@@ -179,10 +179,18 @@ def test_the_feed_view_shows_each_page_and_walks_to_the_archives(browser_page, s
     assert page.get_by_role("link", name=f"Order {newest['id']}", exact=True).is_visible()
 
 
-def test_the_order_form_fits_a_phone(new_page, system, output_dir):
+def test_the_main_pages_fit_a_phone(new_page, system, output_dir):
+    place_order_by_api(system["order"])
     page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
-    page.goto(system["order"] + "/orders/new")
-    page.get_by_role("button", name="Add line").click()
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"the form scrolls sideways by {overflow}px on a phone"
-    screenshot(page, output_dir, "order-form-phone")
+    pages = [("order-form-phone", system["order"] + "/orders/new"), ("order-list-phone", system["order"] + "/"),
+             ("order-detail-phone", system["order"] + "/orders/1"), ("invoicing-list-phone", system["invoicing"] + "/")]
+    for name, url in pages:
+        page.goto(url)
+        if name == "order-form-phone":
+            page.get_by_role("button", name="Add line").click()
+        if name == "invoicing-list-phone":
+            page.get_by_role("button", name="Poll now").click()
+            assert page.locator("tbody tr").count() >= 1
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{url} scrolls sideways by {overflow}px on a phone"
+        screenshot(page, output_dir, name)
