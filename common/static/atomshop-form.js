@@ -132,4 +132,7 @@
     setUpLines(form);
     setUpSameAddress(form);
   });
+  // A form shown again with errors: start at the summary, whose links lead to each field.
+  var summary = document.querySelector(".error-summary");
+  if (summary) summary.focus();
 })();
