@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import requests
@@ -174,21 +175,28 @@ class _Process:
         self.stop()
 
 
+def _servers(addresses: str | list[str]) -> str:
+    # The template says `server ${X_UPSTREAM};`. Several instances (compose resolves a scaled service's name to
+    # all of them) become several server lines: "a:1; server b:2".
+    return addresses if isinstance(addresses, str) else "; server ".join(addresses)
+
+
 class NginxServer(_Process):
     """nginx running the repo's front-door config, rendered for loopback upstreams, in a temp prefix."""
 
     name = "nginx"
 
-    def __init__(self, order: str, invoicing: str | None = None, shipping: str | None = None,
-                 port: int | None = None):
+    def __init__(self, order: str | list[str], invoicing: str | list[str] | None = None,
+                 shipping: str | list[str] | None = None, port: int | None = None):
         self.binary = require_binary("nginx", "/usr/sbin/nginx")
         self.port = port or free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="atomshop-nginx-"))
         atexit.register(shutil.rmtree, self.prefix, True)  # even if start() is never reached
         self.log_path = self.prefix / "logs" / "nginx.out"
         # An upstream that is not running yet answers 502, which is what nginx does in production too.
-        self.upstreams = {"ORDER_UPSTREAM": order, "INVOICING_UPSTREAM": invoicing or f"127.0.0.1:{free_port()}",
-                          "SHIPPING_UPSTREAM": shipping or f"127.0.0.1:{free_port()}"}
+        self.upstreams = {"ORDER_UPSTREAM": _servers(order),
+                          "INVOICING_UPSTREAM": _servers(invoicing or f"127.0.0.1:{free_port()}"),
+                          "SHIPPING_UPSTREAM": _servers(shipping or f"127.0.0.1:{free_port()}")}
 
     @property
     def url(self) -> str:
@@ -286,8 +294,12 @@ class GunicornProcess(_Process):
     def start(self, wait: bool = True) -> "GunicornProcess":
         self._spawn(self.command, cwd=self.workdir, env=self.env)
         if wait:
-            self._wait_answering(self.url + "/health", timeout=60)
+            self.wait_ready()
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until /health answers 200 (fails at once if gunicorn exits)."""
+        self._wait_answering(self.url + "/health", timeout=timeout)
 
     def access_lines(self, path_prefix: str) -> list[str]:
         """Access log lines of requests whose path starts with path_prefix."""
@@ -305,4 +317,94 @@ class GunicornProcess(_Process):
             raise
 
 
-__all__ = ["PostgresServer", "NginxServer", "GunicornProcess", "render_template", "IN_CI"]
+class GunicornServices:
+    """The three services under gunicorn on a PostgreSQL cluster, one database per service, the way compose runs
+    them: the consumers read the order feed through the front door at `door_port` (start it with front_door()).
+
+    Each consumer runs `consumer_instances` instances, each `--workers 1` (one scheduled poller per instance) on
+    the service's one database and data folder (its SECRET_KEY file), like a compose service scaled with --scale.
+    """
+
+    def __init__(self, postgres: PostgresServer, workdir: Path, order_workers: int = 2, consumer_instances: int = 1,
+                 threads: int = 4, poll_interval: float = 1.0, page_size: int | None = None):
+        self.door_port = free_port()
+        feed_url = f"http://127.0.0.1:{self.door_port}/order/feed"
+        order_env = {"DATABASE_URL": postgres.create_database()}
+        if page_size:
+            order_env["FEED_PAGE_SIZE"] = str(page_size)
+        self.order = GunicornProcess("order_service.app:create_app()", workdir / "order", env=order_env,
+                                     workers=order_workers, threads=threads, name="order")
+        self.consumers: dict[str, list[GunicornProcess]] = {}
+        for name in ("invoicing", "shipping"):
+            env = {"DATABASE_URL": postgres.create_database(), "POLL_INTERVAL": str(poll_interval),
+                   "ORDER_FEED_URL": feed_url}
+            self.consumers[name] = [
+                GunicornProcess(f"{name}_service.app:create_app()", workdir / name, env=env, workers=1,
+                                threads=threads, name=name)
+                for _ in range(consumer_instances)]
+        self._started: list[GunicornProcess] = []
+
+    @property
+    def invoicing(self) -> list[GunicornProcess]:
+        return self.consumers["invoicing"]
+
+    @property
+    def shipping(self) -> list[GunicornProcess]:
+        return self.consumers["shipping"]
+
+    def start(self) -> "GunicornServices":
+        """The order service, then every consumer instance at once (they migrate their databases in turn)."""
+        self._started.append(self.order.start())
+        instances = [instance for group in self.consumers.values() for instance in group]
+        for instance in instances:
+            self._started.append(instance.start(wait=False))
+        for instance in instances:
+            instance.wait_ready()
+        return self
+
+    def front_door(self) -> NginxServer:
+        """An nginx (not started) with the repo's config on door_port, in front of every instance."""
+        return NginxServer(order=f"127.0.0.1:{self.order.port}",
+                           invoicing=[f"127.0.0.1:{i.port}" for i in self.invoicing],
+                           shipping=[f"127.0.0.1:{i.port}" for i in self.shipping], port=self.door_port)
+
+    def stop(self) -> None:
+        for server in reversed(self._started):
+            server.stop()
+
+    def __enter__(self) -> "GunicornServices":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src", "action") and value:
+                self.urls.append(value)
+
+
+def page_links(html: str) -> list[str]:
+    """Every href, src and form action in an HTML page."""
+    parser = _Links()
+    parser.feed(html)
+    return parser.urls
+
+
+def feed_links(feed) -> dict[str, str]:
+    """rel -> href of a feedparser-parsed feed's own links."""
+    return {link["rel"]: link["href"] for link in feed.feed.links}
+
+
+__all__ = ["PostgresServer", "NginxServer", "GunicornProcess", "GunicornServices", "render_template", "page_links",
+           "feed_links", "IN_CI"]
