@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import require_binary
 
-__all__ = ["chromium", "new_page", "browser_page", "screenshot", "PHONE", "LAPTOP"]
+__all__ = ["chromium", "new_page", "browser_page", "screenshot", "follow", "PHONE", "LAPTOP"]
 
 CHROMIUM = "/usr/bin/chromium"
 # Quiet, offline, reproducible: no sandbox (containers), no GPU, no phoning home.
@@ -83,3 +83,9 @@ def screenshot(page, output_dir: str | os.PathLike, name: str, full_page: bool =
     path = Path(output_dir) / f"{safe}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def follow(page, locator) -> None:
+    """Click a link or submit button and wait for the page it leads to (click alone does not wait)."""
+    with page.expect_navigation():
+        locator.click()

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import requests
 
-from tests.browser import screenshot
+from tests.browser import follow, screenshot
 from tests.support import ServiceProcess, free_port, wait_until
 
 
@@ -16,7 +16,7 @@ def test_poll_now_against_an_unreachable_feed_says_why_and_the_panel_keeps_the_e
     with ServiceProcess("invoicing_service", tmp_path / "invoicing", env=env) as invoicing:
         page = browser_page
         page.goto(invoicing.url + "/")
-        page.get_by_role("button", name="Poll now").click()
+        follow(page, page.get_by_role("button", name="Poll now"))
         alert = page.get_by_role("alert").first
         assert alert.inner_text().startswith("Poll failed")
         assert "feed" in page.locator(".status__last-error").inner_text().lower()
@@ -38,7 +38,7 @@ def test_an_entry_that_keeps_failing_shows_up_as_a_dead_letter_in_the_panel(brow
         page.goto(shipping.url + "/")
 
         def dead_lettered():
-            page.get_by_role("button", name="Poll now").click()
+            follow(page, page.get_by_role("button", name="Poll now"))
             return page.locator(".status__dead-title").count() > 0
 
         wait_until(dead_lettered, timeout=30, interval=0.1, message="the poison entry to be dead-lettered")

@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange
 
 from common import web
-from tests.browser import PHONE, screenshot
+from tests.browser import PHONE, follow, screenshot
 
 SAMPLE = """{% extends "atomshop/base.html" %}{% import "atomshop/ui.html" as ui %}
 {% block title %}Sample{% endblock %}
@@ -84,8 +84,7 @@ def test_the_shared_layout_is_styled_accessible_and_escapes_hostile_text(browser
     assert page.locator(".error-text", has_text="bad").first.inner_text() == "<b>bad</b> JSON"
     screenshot(page, output_dir, "sample")
 
-    page.get_by_role("button", name="Save").click()
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Save"))
     assert page.get_by_label("Street").get_attribute("aria-invalid") == "true"
     assert page.locator("#street-errors").is_visible()
     assert page.get_by_role("status").first.inner_text() == "Polled the feed: 3 entries processed."

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.browser import PHONE, screenshot
+from tests.browser import PHONE, follow, screenshot
 from tests.support import ServiceProcess, free_port
 
 FEED_PAGE_SIZE = 3
@@ -60,7 +60,7 @@ def test_an_order_with_two_lines_goes_through_invoicing_and_shipping(browser_pag
     page = browser_page
     page.goto(system["order"] + "/")
     screenshot(page, output_dir, "01-order-list")
-    page.get_by_role("link", name="Place a new order").click()
+    follow(page, page.get_by_role("link", name="Place a new order"))
     assert page.url == system["order"] + "/orders/new"
 
     page.get_by_label("Customer").select_option(label="Alan Turing <alan@example.com>")
@@ -77,7 +77,7 @@ def test_an_order_with_two_lines_goes_through_invoicing_and_shipping(browser_pag
     assert page.locator("[data-order-total]").inner_text() == "179.80 so far"
     screenshot(page, output_dir, "02-order-form")
 
-    page.get_by_role("button", name="Place order", exact=True).click()
+    follow(page, page.get_by_role("button", name="Place order", exact=True))
     error = page.locator("#lines-1-quantity-errors")
     assert "1 to 9999" in error.inner_text()
     quantity = line(page, 1).get_by_label("Quantity")
@@ -94,7 +94,7 @@ def test_an_order_with_two_lines_goes_through_invoicing_and_shipping(browser_pag
 
     quantity.fill("3")
     assert page.locator("[data-order-total]").inner_text() == "217.30"
-    page.get_by_role("button", name="Place order", exact=True).click()
+    follow(page, page.get_by_role("button", name="Place order", exact=True))
     page.wait_for_url(re.compile(r".*/orders/\d+$"))
     order_id = int(page.url.rsplit("/", 1)[1])
     assert page.locator("#order-total").inner_text() == "217.30"
@@ -106,15 +106,15 @@ def test_an_order_with_two_lines_goes_through_invoicing_and_shipping(browser_pag
         "street": "12 Bletchley Park", "zip": "MK3 6EB", "city": "Milton Keynes"}
 
     for service, noun, shot in (("invoicing", "invoice", 5), ("shipping", "shipment", 7)):
-        page.get_by_role("link", name=service.capitalize(), exact=True).click()
+        follow(page, page.get_by_role("link", name=service.capitalize(), exact=True))
         assert page.url == system[service] + "/"
-        page.get_by_role("button", name="Poll now").click()
+        follow(page, page.get_by_role("button", name="Poll now"))
         assert re.search(r"\b[1-9]\d* new\b", page.get_by_role("status").first.inner_text())
         screenshot(page, output_dir, f"0{shot}-{service}-list-after-poll-now")
-        page.get_by_role("link", name=f"Order {order_id}", exact=True).click()
+        follow(page, page.get_by_role("link", name=f"Order {order_id}", exact=True))
         assert page.url.endswith(f"/{noun}s/{order_id}")
         screenshot(page, output_dir, f"0{shot + 1}-{noun}-detail")
-    page.get_by_role("link", name="Orders", exact=True).click()
+    follow(page, page.get_by_role("link", name="Orders", exact=True))
     assert page.get_by_role("link", name=f"Order {order_id}", exact=True).is_visible()
     screenshot(page, output_dir, "09-order-list")
     page.goto(f"{system['invoicing']}/invoices/{order_id}")
@@ -130,23 +130,20 @@ def test_without_javascript_lines_are_added_and_removed_by_the_server(new_page, 
     fill_shipping_address(page, street="7 Rue de Rivoli")
     line(page, 0).get_by_label("Item").select_option(label="Notebook (4.20)")
     line(page, 0).get_by_label("Quantity").fill("4")
-    page.get_by_role("button", name="Add line").click()  # a real POST: the page comes back with two lines
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Add line"))  # a real POST: the page comes back with two lines
     assert page.locator("[data-line]").count() == 2
     assert page.locator("#shipping_street").input_value() == "7 Rue de Rivoli"
     assert line(page, 0).get_by_label("Quantity").input_value() == "4"
     assert page.locator("[data-line-amount]").first.inner_text() == "16.80"
     line(page, 1).get_by_label("Item").select_option(label="Coffee mug (12.50)")
     line(page, 1).get_by_label("Quantity").fill("2")
-    page.get_by_role("button", name="Add line").click()
-    page.wait_for_load_state()
-    page.get_by_role("button", name="Remove line 1").click()  # drops the Notebook line, renumbers the rest
-    page.wait_for_load_state()
+    follow(page, page.get_by_role("button", name="Add line"))
+    follow(page, page.get_by_role("button", name="Remove line 1"))  # drops the Notebook line, renumbers the rest
     assert page.locator("[data-line]").count() == 2
     assert line(page, 0).get_by_label("Item").evaluate("s => s.selectedOptions[0].text") == "Coffee mug (12.50)"
     assert line(page, 0).get_by_label("Quantity").input_value() == "2"
     screenshot(page, output_dir, "order-form-without-javascript")
-    page.get_by_role("button", name="Place order", exact=True).click()
+    follow(page, page.get_by_role("button", name="Place order", exact=True))
     page.wait_for_url(re.compile(r".*/orders/\d+$"))
     order_id = int(page.url.rsplit("/", 1)[1])
     lines = requests.get(f"{system['order']}/api/orders/{order_id}", timeout=10).json()["lines"]
@@ -161,11 +158,11 @@ def test_the_feed_view_shows_each_page_and_walks_to_the_archives(browser_page, s
         newest = place_order_by_api(system["order"])
     page = browser_page
     page.goto(system["order"] + "/")
-    page.get_by_role("link", name="order feed").click()
+    follow(page, page.get_by_role("link", name="order feed"))
     assert page.url == system["order"] + "/feed/view"
     assert page.get_by_role("link", name=f"Order {newest['id']}", exact=True).is_visible()
     screenshot(page, output_dir, "feed-view")
-    page.get_by_role("link", name="Older page").click()
+    follow(page, page.get_by_role("link", name="Older page"))
     assert re.search(r"/feed/view\?page=\d+$", page.url)
     assert "archive page" in page.locator("h1").inner_text()
     assert page.locator("tbody tr").count() == FEED_PAGE_SIZE
@@ -174,7 +171,7 @@ def test_the_feed_view_shows_each_page_and_walks_to_the_archives(browser_page, s
     assert atom.headers["Content-Type"].startswith("application/atom+xml")
     screenshot(page, output_dir, "feed-view-archive")
     assert page.get_by_role("link", name=f"Order {newest['id'] - 1}", exact=True).is_visible()
-    page.get_by_role("link", name="Newer page").click()
+    follow(page, page.get_by_role("link", name="Newer page"))
     assert page.url == system["order"] + "/feed/view"
     assert page.get_by_role("link", name=f"Order {newest['id']}", exact=True).is_visible()
 
@@ -189,7 +186,7 @@ def test_the_main_pages_fit_a_phone(new_page, system, output_dir):
         if name == "order-form-phone":
             page.get_by_role("button", name="Add line").click()
         if name == "invoicing-list-phone":
-            page.get_by_role("button", name="Poll now").click()
+            follow(page, page.get_by_role("button", name="Poll now"))
             assert page.locator("tbody tr").count() >= 1
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{url} scrolls sideways by {overflow}px on a phone"
