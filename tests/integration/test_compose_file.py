@@ -1,6 +1,7 @@
 """compose.yaml and the Dockerfile, validated by Debian's docker-compose (no Docker engine needed)."""
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 
@@ -129,3 +130,31 @@ def test_the_dockerfile_installs_the_project_and_runs_as_a_non_root_user():
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
     assert "deploy" not in ignored, "the gunicorn config lives in deploy/"
+
+
+# What the code reads from the environment (common/config.py, the services, deploy/gunicorn.conf.py).
+_ENV_READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|env_(?:int|float)\()\s*["']([A-Z][A-Z0-9_]*)["']""")
+
+
+def _variables_the_code_reads() -> set[str]:
+    sources = [*REPO.glob("common/*.py"), *REPO.glob("*_service/*.py"), REPO / "deploy" / "gunicorn.conf.py"]
+    return {name for path in sources for name in _ENV_READ.findall(path.read_text())}
+
+
+def test_every_variable_compose_sets_on_a_service_is_one_the_code_reads(compose):
+    known = _variables_the_code_reads()
+    assert {"DATABASE_URL", "ORDER_FEED_URL", "POLL_INTERVAL", "SECRET_KEY"} <= known
+    for name in SERVICES:
+        unknown = set(compose["services"][name]["environment"]) - known
+        assert not unknown, f"{name}: compose sets {unknown}, which nothing reads (a typo?)"
+
+
+def test_the_app_each_command_serves_exists(compose):
+    dockerfile_cmd = re.search(r"^CMD (\[.*\])$", (REPO / "Dockerfile").read_text(), re.M).group(1)
+    commands = {name: _command(compose["services"][name]) for name in SERVICES}
+    commands["Dockerfile CMD"] = yaml.safe_load(dockerfile_cmd)
+    for name, command in commands.items():
+        module, call = command[-1].split(":")
+        assert call == "create_app()", f"{name}: {command}"
+        # Its schema comes from its migrations at start-up (tests/integration/test_service_migrations.py).
+        assert callable(importlib.import_module(module).create_app), f"{name}: {command}"
