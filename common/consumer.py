@@ -124,7 +124,7 @@ def dead_letters_api():
     return jsonify(follower().dead_letters())
 
 
-@bp.post("/api/dead-letters/<int:letter_id>/retry")
+@bp.post("/api/dead-letters/<id:letter_id>/retry")
 def retry_api(letter_id: int):
     try:
         follower().retry_dead_letter(letter_id)
@@ -140,7 +140,7 @@ def dead_letters_page():
     return render_template("atomshop/dead_letters.html", letters=follower().dead_letters())
 
 
-@bp.post("/dead-letters/<int:letter_id>/retry")
+@bp.post("/dead-letters/<id:letter_id>/retry")
 def retry_page(letter_id: int):
     try:
         follower().retry_dead_letter(letter_id)

@@ -19,7 +19,7 @@ def record_routes(plural: str, model, list_template: str, detail_template: str) 
             page = paginate(session, select(model).order_by(model.order_id.desc()))
             return render_template(list_template, page=page, status=consumer_status())
 
-    @bp.get(f"/{plural}/<int:order_id>")
+    @bp.get(f"/{plural}/<id:order_id>")
     def detail(order_id: int):
         with get_db().read() as session:
             record = session.get(model, order_id)
@@ -32,7 +32,7 @@ def record_routes(plural: str, model, list_template: str, detail_template: str) 
         with get_db().read() as session:
             return jsonify([r.to_json() for r in session.scalars(select(model).order_by(model.order_id))])
 
-    @bp.get(f"/api/{plural}/<int:order_id>")
+    @bp.get(f"/api/{plural}/<id:order_id>")
     def api_one(order_id: int):
         with get_db().read() as session:
             record = session.get(model, order_id)

@@ -12,6 +12,8 @@ from typing import Any, Sequence
 from flask import Blueprint, Flask, abort, request, url_for
 from markupsafe import Markup, escape
 
+from common.ids import IdConverter
+
 # Where each service's UI lives, for the navigation between them: (key, label, env variable, direct URL).
 SERVICE_LINKS = [
     ("order", "Orders", "ORDER_SERVICE_URL", "http://127.0.0.1:8081/"),
@@ -132,6 +134,7 @@ def init_app(app: Flask, service: str, title: str) -> None:
     bp = Blueprint("atomshop", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/atomshop")
     app.register_blueprint(bp)
+    app.url_map.converters["id"] = IdConverter  # before the service's own routes, which use `<id:…>`
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")
     app.add_template_global(page_url, "page_url")  # a global, so macros imported without context see it

@@ -35,7 +35,7 @@ def items():
         return jsonify([item_document(i) for i in session.scalars(select(Item).order_by(Item.id))])
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<id:order_id>")
 def order(order_id: int):
     with get_db().read() as session:
         found = session.get(Order, order_id)

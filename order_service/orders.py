@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.feed_store import utcnow
+from common.ids import is_id
 from common.publisher import FeedPublisher
 from order_service.models import ADDRESS_MAX, Customer, Item, Order, OrderLine
 
@@ -97,7 +98,7 @@ def parse_order_json(data: Any) -> OrderRequest:
     illegal = find_xml_illegal(data)
     if illegal:
         errors[illegal] = "contains a character that is not allowed (control character or invalid code point)"
-    if not _is_int(data.get("customer_id")):
+    if not is_id(data.get("customer_id")):
         errors["customer_id"] = "must be the integer id of a customer"
     addresses = {}
     for kind in ("shipping", "billing"):
@@ -120,7 +121,7 @@ def parse_order_json(data: Any) -> OrderRequest:
             if not isinstance(line, dict):
                 errors[f"lines[{index}]"] = "must be an object with item_id and quantity"
                 continue
-            if not _is_int(line.get("item_id")):
+            if not is_id(line.get("item_id")):
                 errors[f"lines[{index}].item_id"] = "must be the integer id of an item"
             problem = quantity_error(line.get("quantity"))
             if problem:

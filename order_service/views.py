@@ -69,7 +69,7 @@ def create_order():
     return _render_form(form, 422)
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<id:order_id>")
 def order(order_id: int):
     with get_db().read() as session:
         found = session.get(Order, order_id)

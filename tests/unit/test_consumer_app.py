@@ -52,7 +52,7 @@ def test_the_json_api_lists_records_by_order_id_and_404s_unknown_ones(app, clien
         assert one.get_json()["total"] == "43.00" and one.get_json()["billing_address"]["city"] == "Shelbyville"
     else:
         assert one.get_json()["shipping_address"]["city"] == "Springfield"
-    for missing in ("/api/{}/99", "/api/{}/abc"):
+    for missing in ("/api/{}/99", "/api/{}/abc", "/api/{}/9223372036854775808"):
         response = client.get(missing.format(plural(app)))
         assert response.status_code == 404 and "error" in response.get_json()
 

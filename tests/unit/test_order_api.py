@@ -185,3 +185,21 @@ def test_health_reports_ok_and_the_feed_position(client):
 def test_the_api_needs_no_csrf_token_even_with_csrf_enabled(app, client):
     assert app.config.get("WTF_CSRF_ENABLED", True)
     assert client.post("/api/orders", json=order_body()).status_code == 201
+
+
+@pytest.mark.parametrize("field", ["customer_id", "item_id"])
+def test_an_id_beyond_64_bits_is_rejected_with_422_not_a_server_error(db_url, client, field):
+    body = order_body()
+    if field == "customer_id":
+        body["customer_id"] = 2**63
+    else:
+        body["lines"][0]["item_id"] = 2**63
+    response = client.post("/api/orders", json=body)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert counts(db_url) == (0, 0)
+
+
+@pytest.mark.parametrize("path", ["/api/orders/9223372036854775808", "/orders/99999999999999999999999",
+                                  "/api/orders/0"])
+def test_an_order_id_no_database_can_hold_answers_404(client, path):
+    assert client.get(path).status_code == 404

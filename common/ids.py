@@ -1,0 +1,22 @@
+"""Database ids as they may appear in URLs and JSON bodies."""
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.routing import IntegerConverter
+
+# Ids are 64-bit signed integers in every database we support; a larger number is simply no id
+# (and would overflow the driver: a 500 instead of a 404/422).
+MAX_ID = 2**63 - 1
+
+
+def is_id(value: Any) -> bool:
+    """Whether a JSON value is a possible database id (an integer from 1 to MAX_ID, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+class IdConverter(IntegerConverter):
+    """URL converter `<id:name>`: like `<int:name>` but only matches possible ids, so others answer 404."""
+
+    def __init__(self, url_map, **kwargs):
+        super().__init__(url_map, min=1, max=MAX_ID)
