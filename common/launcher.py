@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env["ATOMSHOP_DATA_DIR"] = str(data_dir())
     env.setdefault("ORDER_FEED_URL", f"http://{args.host}:{ports['order_service']}/feed")
+    for package, _ in SERVICES:  # the pages' navigation between the services (common/web.py)
+        env.setdefault(package.split("_")[0].upper() + "_SERVICE_URL", f"http://{args.host}:{ports[package]}/")
     env.setdefault("PYTHONUNBUFFERED", "1")
 
     stopping = False
