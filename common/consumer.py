@@ -17,7 +17,6 @@ from common.follower import BatchHandler, FeedFollower, Handler
 from common.order_document import order_page_url
 from common.poller import Poller
 from common.tracking import TrackingModels, rfc3339
-from common.web import forwarded_prefix
 
 log = logging.getLogger(__name__)
 FOLLOWER_KEY = "atomshop.follower"
@@ -47,19 +46,12 @@ def init_consumer(app: Flask, db: Database, models: TrackingModels, handler: Han
         csrf.exempt(view)
     app.register_error_handler(HTTPException, _json_errors_for_programs)
     app.add_template_filter(order_page_url, "order_page")
-    app.context_processor(lambda: {"consumer_status": consumer_status, "prefixed": prefixed,
-                                   "csrf_token_value": generate_csrf})
+    app.context_processor(lambda: {"consumer_status": consumer_status, "csrf_token_value": generate_csrf})
     return follower
 
 
 def follower() -> FeedFollower:
     return current_app.extensions[FOLLOWER_KEY]
-
-
-def prefixed(endpoint: str, **values) -> str:
-    """url_for that also honours a reverse proxy's X-Forwarded-Prefix, for links in pages."""
-    path = url_for(endpoint, **values)
-    return path if request.script_root else forwarded_prefix() + path
 
 
 def json_error(status: int, message: str, **extra):
@@ -150,16 +142,14 @@ def retry_page(letter_id: int):
         flash(f"Dead letter {letter_id} failed again: {type(exc).__name__}: {exc}", "error")
     else:
         flash(f"Dead letter {letter_id} handled and removed.", "success")
-    return redirect(prefixed("consumer.dead_letters_page"))
+    return redirect(url_for("consumer.dead_letters_page"))
 
 
 def _back() -> str:
-    # Only ever back to a page of this service: a same-origin Referer path, else the home page.
+    """Only ever back to a page of this service: a Referer under this service's URL, else its home page."""
     ref = request.referrer or ""
-    host = request.host_url
-    if ref.startswith(host):
-        return "/" + ref[len(host):]
-    return forwarded_prefix() + "/"
+    home = request.root_url  # scheme, host and proxy prefix, ending with "/"
+    return request.script_root + "/" + (ref[len(home):] if ref.startswith(home) else "")
 
 
 def _json_errors_for_programs(exc: HTTPException):

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from flask import Blueprint, Flask, abort, request, url_for
 from markupsafe import Markup, escape
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.ids import IdConverter
 
@@ -25,12 +26,14 @@ PER_PAGE = 50
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
 
-def forwarded_prefix() -> str:
-    """The path this service is mounted under by a reverse proxy ('' when reached directly)."""
-    if request.script_root:  # ProxyFix(x_prefix=1) already applied it
-        return request.script_root.rstrip("/")
-    raw = request.headers.get("X-Forwarded-Prefix", "").strip().rstrip("/")
-    return raw if _PREFIX.match(raw) else ""
+def _checked_prefix(wsgi_app):
+    """WSGI middleware that drops an X-Forwarded-Prefix which is not a plain path, before ProxyFix trusts it."""
+    def middleware(environ, start_response):
+        raw = environ.get("HTTP_X_FORWARDED_PREFIX")
+        if raw is not None and not _PREFIX.match(raw.strip().rstrip("/")):
+            del environ["HTTP_X_FORWARDED_PREFIX"]
+        return wsgi_app(environ, start_response)
+    return middleware
 
 
 def service_links(service: str) -> list[tuple[str, str, str]]:
@@ -40,7 +43,7 @@ def service_links(service: str) -> list[tuple[str, str, str]]:
     to this one on the same host (/invoicing/, /shipping/), so the links are host-relative paths; reached
     directly, they are the configured ports (ORDER_SERVICE_URL, INVOICING_SERVICE_URL, SHIPPING_SERVICE_URL).
     """
-    prefix = forwarded_prefix()
+    prefix = request.script_root  # set by ProxyFix from a checked X-Forwarded-Prefix (see init_app)
     if prefix:
         parent = prefix.rsplit("/", 1)[0]  # '/shop/order' -> '/shop', '/order' -> ''
         return [(key, label, prefix + "/" if key == service else f"{parent}/{key}/")
@@ -126,7 +129,7 @@ def when(value) -> Markup:
 
 def page_url(number: int) -> str:
     """This page's URL with ?page=number: host-relative and under the proxy prefix, so it stays in this service."""
-    return f"{forwarded_prefix()}{request.path}?page={number}"
+    return f"{request.script_root}{request.path}?page={number}"
 
 
 def init_app(app: Flask, service: str, title: str) -> None:
@@ -134,6 +137,8 @@ def init_app(app: Flask, service: str, title: str) -> None:
     bp = Blueprint("atomshop", __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/atomshop")
     app.register_blueprint(bp)
+    # Behind the front door, links and redirects honour X-Forwarded-Proto/-Host/-Prefix.
+    app.wsgi_app = _checked_prefix(ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1))
     app.url_map.converters["id"] = IdConverter  # before the service's own routes, which use `<id:…>`
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")
@@ -142,11 +147,9 @@ def init_app(app: Flask, service: str, title: str) -> None:
     @app.context_processor
     def _layout():
         def asset(filename: str) -> str:
-            # url_for already carries a ProxyFix'd script_root; add a raw X-Forwarded-Prefix otherwise.
-            path = url_for("atomshop.static", filename=filename)
-            return path if request.script_root else forwarded_prefix() + path
+            return url_for("atomshop.static", filename=filename)
 
         links = service_links(service)
         return {"service_key": service, "service_title": title, "service_links": links,
-                "service_urls": {key: url for key, _, url in links}, "service_home": forwarded_prefix() + "/",
+                "service_urls": {key: url for key, _, url in links}, "service_home": request.script_root + "/",
                 "asset": asset}

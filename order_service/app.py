@@ -5,7 +5,6 @@ from pathlib import Path
 
 from flask import Flask, jsonify
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import db as database
 from common import web
@@ -25,8 +24,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["FEED_CACHE_PAGES"] = env_int("FEED_CACHE_PAGES", 256)
     app.config.update(config or {})
     app.json.sort_keys = False  # documents keep their natural field order
-    # Links in the feed and redirects honour the reverse proxy's X-Forwarded-Proto/-Host/-Prefix.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1)
 
     # The schema comes from the service's Alembic history, upgraded at start-up one instance at a time.
     db = database.init_app(app, Base, migrations=Path(__file__).with_name("migrations"))

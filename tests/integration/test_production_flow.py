@@ -121,8 +121,11 @@ def test_each_order_placed_through_the_door_yields_exactly_one_invoice_and_one_s
     # Every instance polled on its own schedule, and the two of a service handled each order once between them:
     # the durable counter lives in the tracking row, advanced in the transaction that stores the effect.
     for name in ("invoicing", "shipping"):
-        health = [requests.get(i.url + "/health", timeout=5).json() for i in services.consumers[name]]
-        assert all(h["polls"] > 0 and h["last_poll"] for h in health), health
+        # An instance whose first poll failed (the door not up yet) backs off before it polls again: wait for it.
+        def every_instance_polled():
+            health = [requests.get(i.url + "/health", timeout=5).json() for i in services.consumers[name]]
+            return health if all(h["polls"] > 0 and h["last_poll"] for h in health) else None
+        health = wait_until(every_instance_polled, 30, message=f"every {name} instance to poll successfully")
         assert {(h["position"], h["handled"], h["dead_lettered"]) for h in health} == {(len(placed), len(placed), 0)}
 
 

@@ -135,6 +135,23 @@ def test_the_poll_now_button_is_csrf_protected_and_polls(app, client, feed):
     assert "5 new order(s) handled" in client.get("/").get_data(as_text=True)
 
 
+def test_behind_the_front_door_poll_now_leads_back_to_the_page_under_the_prefix(app, client, feed):
+    door = {"X-Forwarded-Prefix": "/" + app.kind, "X-Forwarded-Host": "shop.example", "X-Forwarded-Proto": "https"}
+    html = client.get("/", headers=door).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert f'action="/{app.kind}/poll-now"' in html
+    came_from = f"https://shop.example/{app.kind}/{plural(app)}/1"
+    response = client.post("/poll-now", data={"csrf_token": token}, headers={**door, "Referer": came_from})
+    assert response.headers["Location"] == f"/{app.kind}/{plural(app)}/1"
+    # A page of another service on the same host is not this service's to go back to.
+    elsewhere = client.post("/poll-now", data={"csrf_token": token},
+                            headers={**door, "Referer": "https://shop.example/order/orders/1"})
+    assert elsewhere.headers["Location"] == f"/{app.kind}/"
+    # Over HTTPS, Flask-WTF refuses a form posted from another site altogether.
+    foreign = client.post("/poll-now", data={"csrf_token": token}, headers={**door, "Referer": "https://evil.example/"})
+    assert foreign.status_code == 400
+
+
 def test_poll_interval_and_feed_url_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("ORDER_FEED_URL", "http://feed.example/feed")
     monkeypatch.setenv("POLL_INTERVAL", "0.5")
