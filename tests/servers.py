@@ -15,9 +15,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-import requests
-
-from tests.support import IN_CI, free_port, require_binary, wait_until
+from tests.support import IN_CI, ManagedProcess, free_port, require_binary
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "atomshop.conf.template"
@@ -128,60 +126,13 @@ def render_template(text: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
 
-class _Process:
-    """A server subprocess in its own process group, its output in a log file, stopped on exit."""
-
-    name = "server"
-    log_path: Path
-    proc: subprocess.Popen | None = None
-
-    def _spawn(self, cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                         start_new_session=True)
-        atexit.register(self.kill)
-
-    def _wait_answering(self, url: str, timeout: float = 30.0) -> None:
-        def answering():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                return requests.get(url, timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-        wait_until(answering, timeout, message=f"{self.name} to answer {url}")
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-8000:]
-        except OSError:
-            return ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        """Ask the process group to stop, SIGKILL it if it takes longer than timeout."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
 def _servers(addresses: str | list[str]) -> str:
     # The template says `server ${X_UPSTREAM};`. Several instances (compose resolves a scaled service's name to
     # all of them) become several server lines: "a:1; server b:2".
     return addresses if isinstance(addresses, str) else "; server ".join(addresses)
 
 
-class NginxServer(_Process):
+class NginxServer(ManagedProcess):
     """nginx running the repo's front-door config, rendered for loopback upstreams, in a temp prefix."""
 
     name = "nginx"
@@ -265,7 +216,7 @@ http {{
             raise
 
 
-class GunicornProcess(_Process):
+class GunicornProcess(ManagedProcess):
     """A service run under gunicorn with deploy/gunicorn.conf.py, the way compose runs it."""
 
     def __init__(self, app: str, workdir: Path, env: dict[str, str] | None = None, workers: int = 1,

@@ -1,6 +1,7 @@
 """Helpers for tests that run real processes and servers on loopback."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -47,58 +48,39 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message
         time.sleep(interval)
 
 
-class ServiceProcess:
-    """One atomshop service run as `python -m <package> --port P`, the way users run it."""
+class ManagedProcess:
+    """A server subprocess in its own process group, its output in a log file, stopped on exit."""
 
-    def __init__(self, package: str, workdir: Path, env: dict[str, str] | None = None, port: int | None = None,
-                 name: str | None = None):
-        self.package = package
-        self.name = name or package
-        self.port = port or free_port()
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "ATOMSHOP_DATA_DIR": str(self.workdir / "data"), "PYTHONUNBUFFERED": "1",
-                    **(env or {})}
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.workdir / f"{self.name}-{self.port}.log"
-        self.starts = 0
+    name = "server"
+    log_path: Path
+    proc: subprocess.Popen | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def _spawn(self, cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                         start_new_session=True)
+        atexit.register(self.kill)
 
-    def start(self, wait: bool = True) -> "ServiceProcess":
-        """Start the process and wait until /health answers 200."""
-        self.starts += 1
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.package, "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
-        log.close()
-        if wait:
-            self.wait_healthy()
-        return self
-
-    def wait_healthy(self, timeout: float = 30.0) -> None:
-        def healthy():
+    def _wait_answering(self, url: str, timeout: float = 30.0) -> None:
+        def answering():
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                return requests.get(self.url + "/health", timeout=1).status_code == 200
+                return requests.get(url, timeout=1).status_code == 200
             except requests.RequestException:
                 return False
-        wait_until(healthy, timeout, message=f"{self.name} to answer /health")
+        wait_until(answering, timeout, message=f"{self.name} to answer {url}")
 
     def log(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-5000:]
-        except FileNotFoundError:
+            return self.log_path.read_text(errors="replace")[-8000:]
+        except OSError:
             return ""
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Ask the process group to stop, SIGKILL it if it takes longer than timeout."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            os.killpg(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -110,12 +92,44 @@ class ServiceProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ServiceProcess(ManagedProcess):
+    """One atomshop service run as `python -m <package> --port P`, the way users run it."""
+
+    def __init__(self, package: str, workdir: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 name: str | None = None):
+        self.package = package
+        self.name = name or package
+        self.port = port or free_port()
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "ATOMSHOP_DATA_DIR": str(self.workdir / "data"), "PYTHONUNBUFFERED": "1",
+                    **(env or {})}
+        self.log_path = self.workdir / f"{self.name}-{self.port}.log"
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> "ServiceProcess":
+        """Start the process and wait until /health answers 200."""
+        self.starts += 1
+        self._spawn([sys.executable, "-m", self.package, "--host", "127.0.0.1", "--port", str(self.port)],
+                    cwd=self.workdir, env=self.env)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        self._wait_answering(self.url + "/health", timeout)
+
     def restart(self) -> "ServiceProcess":
         self.stop()
         return self.start()
 
     def __enter__(self) -> "ServiceProcess":
         return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
