@@ -26,7 +26,8 @@ test: $(STAMP_TEST)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP_TEST)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@failed=""; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || failed="$$failed $$script"; done; \
+	if [ -n "$$failed" ]; then echo "missed their targets:$$failed"; exit 1; fi
 
 soak: $(STAMP_TEST)
 	$(BIN)/python -m pytest -m soak tests/integration $(PYTEST_ARGS)
