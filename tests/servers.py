@@ -15,7 +15,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.support import IN_CI, ManagedProcess, free_port, require_binary
+from tests.support import IN_CI, Managed, ManagedProcess, free_port, require_binary
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "atomshop.conf.template"
@@ -37,7 +37,7 @@ def _pg_binary(name: str) -> str:
     return require_binary(name, *reversed(found))
 
 
-class PostgresServer:
+class PostgresServer(Managed):
     """A PostgreSQL cluster in a temp folder on a free loopback port; `create_database()` hands out URLs."""
 
     def __init__(self):
@@ -107,15 +107,6 @@ class PostgresServer:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "PostgresServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def render_template(text: str, values: dict[str, str]) -> str:
@@ -208,13 +199,6 @@ http {{
         super().stop(sig, timeout)
         shutil.rmtree(self.prefix, ignore_errors=True)
 
-    def __enter__(self) -> "NginxServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
 
 class GunicornProcess(ManagedProcess):
     """A service run under gunicorn with deploy/gunicorn.conf.py, the way compose runs it."""
@@ -260,15 +244,8 @@ class GunicornProcess(ManagedProcess):
             return []
         return [line for line in lines if re.search(r'"[A-Z]+ ' + re.escape(path_prefix), line)]
 
-    def __enter__(self) -> "GunicornProcess":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
 
-
-class GunicornServices:
+class GunicornServices(Managed):
     """The three services under gunicorn on a PostgreSQL cluster, one database per service, the way compose runs
     them: the consumers read the order feed through the front door at `door_port` (start it with front_door()).
 
@@ -323,15 +300,6 @@ class GunicornServices:
         for server in reversed(self._started):
             server.stop()
 
-    def __enter__(self) -> "GunicornServices":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class _Links(HTMLParser):

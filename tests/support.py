@@ -48,7 +48,27 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message
         time.sleep(interval)
 
 
-class ManagedProcess:
+class Managed:
+    """A server as a context manager: started on enter (stopped again if the start fails), stopped on exit."""
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class ManagedProcess(Managed):
     """A server subprocess in its own process group, its output in a log file, stopped on exit."""
 
     name = "server"
@@ -92,9 +112,6 @@ class ManagedProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
 
 class ServiceProcess(ManagedProcess):
     """One atomshop service run as `python -m <package> --port P`, the way users run it."""
@@ -129,7 +146,4 @@ class ServiceProcess(ManagedProcess):
 
     def restart(self) -> "ServiceProcess":
         self.stop()
-        return self.start()
-
-    def __enter__(self) -> "ServiceProcess":
         return self.start()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.faults.atom import Entry, Page, paged_feed
+from tests.support import Managed
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 
@@ -37,7 +38,7 @@ class Stream:
     declare_length: bool = True
 
 
-class HostileFeedServer:
+class HostileFeedServer(Managed):
     """Threaded HTTP server on 127.0.0.1 serving whatever route table the test sets."""
 
     def __init__(self):
@@ -84,12 +85,6 @@ class HostileFeedServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-    def __enter__(self) -> "HostileFeedServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0]

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from tests.support import Managed
+
 ATOMSHOP_NS = "tag:atomshop.example,2026:ns/feed"
 FAULT_KINDS = ("reset", "stall", "stall_body", "truncate", "truncate_chunked", "truncate_xml", "500", "502", "503")
 MODES = ("pass", "refuse", "mix", *FAULT_KINDS)
@@ -46,7 +48,7 @@ def positions_in(body: bytes) -> list[int]:
     return [int(el.text) for el in root.iter(f"{{{ATOMSHOP_NS}}}position") if (el.text or "").strip().isdigit()]
 
 
-class FaultProxy:
+class FaultProxy(Managed):
     """Threaded loopback proxy in front of ``upstream`` (e.g. ``http://127.0.0.1:8081``)."""
 
     def __init__(self, upstream: str, mode: str = "pass", seed: int = 0, stall_seconds: float = 60.0):
@@ -114,12 +116,6 @@ class FaultProxy:
             self._close_listener()
             for conn in list(self._conns):
                 _close_quietly(conn)
-
-    def __enter__(self) -> "FaultProxy":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def faults_injected(self) -> dict[str, int]:

@@ -79,46 +79,34 @@ def run_concurrent_orders(fleet: Fleet, orders: int, threads: int) -> dict:
     }
 
 
-@pytest.mark.soak
-def test_soak_2000_orders_from_8_writers_every_order_once_in_order_and_one_invoice_and_shipment_each(
-        backend, request, tmp_path):
-    urls = database_urls(backend, request, tmp_path, shared=False)
+def run_fleet(label: str, backend: str, request, tmp_path, *, instances: int, orders: int, shared: bool) -> None:
+    """The order service and `instances` of each consumer under `orders` orders from 8 writers; figures recorded."""
+    urls = database_urls(backend, request, tmp_path, shared=shared)
     fleet = Fleet(tmp_path)
     try:
         order_env = {"FEED_PAGE_SIZE": str(PAGE_SIZE), **({"DATABASE_URL": urls["order_service"]}
                                                           if urls["order_service"] else {})}
         fleet.start_order(**order_env)
         processes = [fleet.add_consumer(package, poll_interval=0.05, database_url=urls[package], start=False)
-                     for package in CONSUMERS]
+                     for package in CONSUMERS for _ in range(instances)]
         start_all(processes)
         started = time.monotonic()
-        figures = run_concurrent_orders(fleet, orders=2000, threads=8)
-        record(f"concurrent_writers[{backend}]", backend=backend, consumers=len(processes), **figures,
+        figures = run_concurrent_orders(fleet, orders=orders, threads=8)
+        record(f"{label}[{backend}]", backend=backend, consumers=len(processes), **figures,
                seconds=round(time.monotonic() - started, 1))
     except BaseException:
         print(fleet.logs())
         raise
     finally:
         fleet.stop()
+
+
+@pytest.mark.soak
+def test_soak_2000_orders_from_8_writers_every_order_once_in_order_and_one_invoice_and_shipment_each(
+        backend, request, tmp_path):
+    run_fleet("concurrent_writers", backend, request, tmp_path, instances=1, orders=2000, shared=False)
 
 
 def test_three_invoicing_and_three_shipping_instances_on_one_database_yield_one_invoice_and_shipment_per_order(
         backend, request, tmp_path):
-    urls = database_urls(backend, request, tmp_path, shared=True)
-    fleet = Fleet(tmp_path)
-    try:
-        order_env = {"FEED_PAGE_SIZE": str(PAGE_SIZE), **({"DATABASE_URL": urls["order_service"]}
-                                                          if urls["order_service"] else {})}
-        fleet.start_order(**order_env)
-        processes = [fleet.add_consumer(package, poll_interval=0.05, database_url=urls[package], start=False)
-                     for package in CONSUMERS for _ in range(3)]
-        start_all(processes)
-        started = time.monotonic()
-        figures = run_concurrent_orders(fleet, orders=600, threads=8)
-        record(f"scale_out[{backend}]", backend=backend, consumers=len(processes), **figures,
-               seconds=round(time.monotonic() - started, 1))
-    except BaseException:
-        print(fleet.logs())
-        raise
-    finally:
-        fleet.stop()
+    run_fleet("scale_out", backend, request, tmp_path, instances=3, orders=600, shared=True)
