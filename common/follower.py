@@ -11,12 +11,12 @@ Algorithm of one pass (poll), all under a per-follower lock:
 5. Per page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on.
 
-Memory: going forward, at most 2 × GROUP_PAGES (25) parsed pages: the group being handled and the next group,
-read ahead in a worker thread so network, parsing and database overlap. Pages passed over while walking back are
-kept as compact entry tuples in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus their offsets:
-O(pages) small integers in memory, O(backlog) bytes on disk, only on a first catch-up or when the bookmark fell
-more than a page behind; they are popped a group at a time. While a new consumer walks back, the page its head
-names as prev-archive is downloaded during the parse (and used only if the parse agrees).
+Memory: going forward, at most 2 × GROUP_PAGES (25) parsed pages: the group being handled and the next group, read
+ahead in a worker thread (common/pagewalk.py) so network, parsing and database overlap. Pages passed over while
+walking back are kept as compact entry tuples in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus
+their offsets: O(pages) small integers in memory, O(backlog) bytes on disk, only on a first catch-up or when the
+bookmark fell more than a page behind; they are popped a group at a time. While a new consumer walks back, the page
+its head names as prev-archive is downloaded during the parse (and used only if the parse agrees).
 
 With a batch handler, a group's (else a page's) entries go to it in one call; if that fails, the transaction is
 rolled back and the pages are handled again one by one, then entry by entry (each in its own savepoint) to find
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Callable, Iterable
 
@@ -34,9 +34,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from common.db import Database
-from common.feedclient import FeedClient, FeedEntry, FeedError, Page, parse_page, sniff_prev_archive
+from common.feedclient import FeedClient, FeedEntry, FeedError, Page
 from common.dead_letters import DeadLetters
 from common.pagestack import PageStack
+from common.pagewalk import PassWalker
 from common.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 
 log = logging.getLogger(__name__)
@@ -101,13 +102,12 @@ class FeedFollower:
     def _pass(self) -> int:
         self._stuck_reason = None
         state = self.load()
-        seen: set[str] = set()
-        page = self._fetch(state.bookmark or self.feed_url, seen, state.etag)
+        walk = PassWalker(self.client, self._ahead, self.max_pages, GROUP_PAGES)
+        page = walk.fetch(state.bookmark or self.feed_url, state.etag)
         if page is None:
             return 0
         stack = PageStack()
         try:
-            guess: tuple[str, Future] | None = None
             try:
                 while not _reaches_back_to(page, state.position):
                     if page.prev is None:
@@ -116,15 +116,14 @@ class FeedFollower:
                                             f"(it begins at {page.first}) and the page has no prev-archive link")
                         break  # an empty feed
                     stack.push(page)
-                    page, guess = self._walk_back_one(page.prev, seen, guess, speculate=state.position == 0)
+                    page = walk.back(page.prev, speculate=state.position == 0)
             finally:
-                if guess is not None:
-                    guess[1].exception()
+                walk.settle()
             handled, group, error, ahead = 0, [page], None, None
             try:
                 while True:
                     if error is None and not stack and group[-1].next is not None:  # read on while handling these
-                        ahead = self._ahead.submit(self._read_ahead, group[-1].next, seen)
+                        ahead = walk.read_ahead(group[-1].next)
                     count, complete = self._handle_group(group, state)
                     handled += count
                     if not complete:
@@ -145,60 +144,6 @@ class FeedFollower:
             return handled
         finally:
             stack.close()
-
-    def _read_ahead(self, url: str, seen: set[str]) -> tuple[list[Page], FeedError | None]:
-        """Up to GROUP_PAGES pages following next-archive from `url` (worker thread), and the error that
-        stopped it early, if any: the pages before a broken one still get handled."""
-        pages: list[Page] = []
-        try:
-            while url is not None and len(pages) < GROUP_PAGES:
-                page = self._fetch(url, seen)
-                if page is None:
-                    raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
-                pages.append(page)
-                url = page.next
-        except FeedError as exc:
-            return pages, exc
-        return pages, None
-
-    def _fetch(self, url: str, seen: set[str], etag: str | None = None) -> Page | None:
-        self._check_link(url, seen)
-        page = self.client.fetch(url, etag)
-        if page is not None:
-            seen.add(page.url)
-        return page
-
-    def _check_link(self, url: str, seen: set[str]) -> None:
-        # `seen` holds the pages' final URLs: a page still being filled is redirected to /feed, and may have
-        # been filled by the time /feed answers, so its own URL must stay followable from the next page.
-        if url in seen:
-            raise FeedError(f"link loop: {url} was reached twice in one pass")
-        if len(seen) >= self.max_pages:
-            raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
-
-    def _walk_back_one(self, url: str, seen: set[str], guess, speculate: bool):
-        """Fetch the page at `url` (prev-archive), using a speculative download of it if one is under way.
-
-        A new consumer walks back to the oldest page, so while it parses a page it already downloads the one
-        its head names as prev-archive; the download is used only if the parsed link agrees.
-        """
-        self._check_link(url, seen)
-        if guess is not None and guess[0] == url:
-            got = guess[1].result()
-        else:
-            if guess is not None:
-                guess[1].exception()  # a wrong guess: let it finish, unused
-            got = self.client.download(url)
-        if got is None:
-            raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
-        body, etag, final_url = got
-        seen.add(final_url)
-        guess = None
-        if speculate:
-            nxt = sniff_prev_archive(body)
-            if nxt and nxt not in seen:
-                guess = (nxt, self._ahead.submit(self.client.download, nxt))
-        return parse_page(final_url, body, etag), guess
 
     # ---- one page, one transaction ----------------------------------------------------------------------------
     def _handle_group(self, group: list[Page], state: Tracked) -> tuple[int, bool]:
