@@ -168,18 +168,23 @@ def test_two_followers_sharing_a_database_split_the_work_without_duplicates(rsps
     assert BASE in fa.load().bookmark
 
 
-def test_a_batch_handler_takes_whole_pages_and_a_failing_batch_falls_back_to_one_entry_at_a_time(rsps, tmp_path):
-    feed = FakeFeed(rsps, size=4, count=10)
-    feed.entry_overrides[6] = entry_xml(6, content="{not json")
-    feed.entry_overrides[7] = entry_xml(7, event_type="OrderShipped")
-    db, handler = make_db(tmp_path), Recorder()
+def recording_batch(handler):
+    """A batch handler that applies `handler` to each entry, and the list of the positions of each batch."""
     batches = []
 
     def batch(session, entries):
         batches.append([e.position for e in entries])
         for entry in entries:
             handler(session, entry)
+    return batch, batches
 
+
+def test_a_batch_handler_takes_whole_pages_and_a_failing_batch_falls_back_to_one_entry_at_a_time(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=4, count=10)
+    feed.entry_overrides[6] = entry_xml(6, content="{not json")
+    feed.entry_overrides[7] = entry_xml(7, event_type="OrderShipped")
+    db, handler = make_db(tmp_path), Recorder()
+    batch, batches = recording_batch(handler)
     follower = make_follower(db, handler, batch_handler=batch, max_attempts=2)
     # Page 1 in one batch; pages 2 and 3 as one batch fail on 6, so does page 2 alone: then 5 alone, and 6 is
     # to be retried; nothing after it is handled before it.
@@ -196,13 +201,7 @@ def test_walked_back_pages_are_handled_in_groups_and_a_failing_group_page_by_pag
     feed = FakeFeed(rsps, size=2, count=9)  # /feed is page 5 (9); pages 1-4 are archives
     feed.entry_overrides[4] = entry_xml(4, content="{not json")
     db, handler = make_db(tmp_path), Recorder()
-    batches = []
-
-    def batch(session, entries):
-        batches.append([e.position for e in entries])
-        for entry in entries:
-            handler(session, entry)
-
+    batch, batches = recording_batch(handler)
     follower = make_follower(db, handler, batch_handler=batch, max_attempts=1)
     assert follower.poll() == 8
     # Page 1 on its own; pages 2-5 as one group fail on 4, so page by page: page 2's batch fails too (3 alone,
