@@ -19,7 +19,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.feedclient import parse_feed  # noqa: E402
+from common.feeds.follow.client import parse_feed  # noqa: E402
 from tests.support import ServiceProcess  # noqa: E402
 
 TARGET = 0.5
@@ -28,7 +28,7 @@ ROUNDS = 3
 
 def build_backlog(data_dir: Path, count: int) -> None:
     os.environ["ATOMSHOP_DATA_DIR"] = str(data_dir)
-    from common.publisher import PUBLISHER_KEY
+    from common.feeds.publish.publisher import PUBLISHER_KEY
     from order_service.app import create_app
     from order_service.orders import OrderRequest, place_order
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from common.publisher import PUBLISHER_KEY  # noqa: E402
+from common.feeds.publish.publisher import PUBLISHER_KEY  # noqa: E402
 from order_service import create_app  # noqa: E402
 from order_service.models import Notification  # noqa: E402
 

@@ -10,7 +10,7 @@ scales its workers freely.
 import logging
 import os
 
-from common.cli import BACKGROUND_KEY
+from common.service.cli import BACKGROUND_KEY
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))

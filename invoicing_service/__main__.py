@@ -1,5 +1,5 @@
 """`invoicing-service [--host H] [--port P]` (also `python -m invoicing_service`)."""
-from common.cli import serve
+from common.service.cli import serve
 from invoicing_service.app import create_app
 
 

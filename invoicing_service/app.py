@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from common.consumer_app import ConsumerService, create_consumer_app
+from common.service.app import ConsumerService, create_consumer_app
 from invoicing_service import handler
 from invoicing_service.models import Base, Invoice, tracking
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from common.cli import serve
+from common.service.cli import serve
 from order_service.app import create_app
 
 

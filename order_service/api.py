@@ -6,8 +6,8 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
-from common.db import get_db
-from common.publisher import PUBLISHER_KEY
+from common.service.db import get_db
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.models import Customer, Item, Order
 from order_service.orders import (InvalidOrder, customer_document, item_document, order_document,
                                   parse_order_json, place_order)

@@ -6,10 +6,10 @@ from pathlib import Path
 from flask import Flask, jsonify
 from flask_wtf.csrf import CSRFProtect
 
-from common import db as database
-from common import web
-from common.config import base_config, env_int
-from common.publisher import PUBLISHER_KEY
+from common.service import db as database
+from common.service import web
+from common.service.config import base_config, env_int
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service import api, errors, views
 from order_service.feed import make_publisher
 from order_service.models import Base

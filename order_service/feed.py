@@ -1,8 +1,8 @@
 """The order feed: what an entry of the feed says about an order."""
 from __future__ import annotations
 
-from common.feed_atom import FeedSpec
-from common.publisher import FeedPublisher
+from common.feeds.publish.atom import FeedSpec
+from common.feeds.publish.publisher import FeedPublisher
 from order_service.models import Notification
 
 FEED_ID = "tag:atomshop.example,2026:feed/orders"

@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from common.db import service_metadata
-from common.feed_store import NotificationMixin, UTCDateTime
+from common.service.db import service_metadata
+from common.feeds.publish.log import NotificationMixin, UTCDateTime
 
 ADDRESS_MAX = 200
 

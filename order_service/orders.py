@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.feed_store import utcnow
-from common.ids import is_id
-from common.publisher import FeedPublisher
+from common.feeds.publish.log import utcnow
+from common.service.ids import is_id
+from common.feeds.publish.publisher import FeedPublisher
 from order_service.models import ADDRESS_MAX, Customer, Item, Order, OrderLine
 
 EVENT_ORDER_CREATED = "OrderCreated"

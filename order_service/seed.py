@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, text
 
-from common.db import Database
+from common.service.db import Database
 from order_service.models import Customer, Item
 
 # Transaction-scoped advisory lock key on PostgreSQL ("seeddemo"): instances starting at once seed only once.

@@ -7,11 +7,11 @@ from decimal import Decimal
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from common import web
-from common.config import ConfigError, env_float
-from common.db import get_db
-from common.feed_pages import Page, current_page
-from common.publisher import PUBLISHER_KEY
+from common.service import web
+from common.service.config import ConfigError, env_float
+from common.service.db import get_db
+from common.feeds.publish.pages import Page, current_page
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
 from order_service.orders import ADDRESS_PARTS, QUANTITY_MAX, QUANTITY_MIN, InvalidOrder, OrderRequest, place_order

@@ -1,5 +1,5 @@
 """`shipping-service [--host H] [--port P]` (also `python -m shipping_service`)."""
-from common.cli import serve
+from common.service.cli import serve
 from shipping_service.app import create_app
 
 

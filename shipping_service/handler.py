@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from common.feedclient import FeedEntry
-from common.order_document import ORDER_CREATED, AddressColumns, CustomerColumns, add_once, read_order
+from common.feeds.follow.client import FeedEntry
+from common.contracts.orders import ORDER_CREATED, AddressColumns, CustomerColumns, add_once, read_order
 from shipping_service.models import Shipment, ShipmentLine
 
 EVENT_TYPES = frozenset({ORDER_CREATED})

@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from common.db import service_metadata
-from common.order_document import AddressColumns, CustomerColumns
-from common.tracking import tracking_models
+from common.service.db import service_metadata
+from common.contracts.orders import AddressColumns, CustomerColumns
+from common.feeds.follow.tracking import tracking_models
 
 
 class Base(DeclarativeBase):

@@ -34,7 +34,7 @@ def test_atomshop_up_runs_the_three_services_an_order_flows_through_and_ctrl_c_s
     ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
     env = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL")}
     env.update(ATOMSHOP_DATA_DIR=str(tmp_path / "data"), POLL_INTERVAL="0.5")
-    cmd = [sys.executable, "-m", "common.launcher", "up"] + \
+    cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
         [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
     up = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:

@@ -12,7 +12,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange
 
-from common import web
+from common.service import web
 from tests.browser import PHONE, follow, screenshot
 
 SAMPLE = """{% extends "atomshop/base.html" %}{% import "atomshop/ui.html" as ui %}

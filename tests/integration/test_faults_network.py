@@ -17,7 +17,7 @@ from tests.faults.fleet import Fleet, PollHammer
 from tests.faults.load import OrderLoad
 from tests.faults.proxy import FAULT_KINDS, FaultProxy
 
-READ_TIMEOUT = 10.0  # the follower's read timeout (common.feedclient.FeedClient)
+READ_TIMEOUT = 10.0  # the follower's read timeout (common.feeds.follow.client.FeedClient)
 
 
 def position(consumer) -> int:

@@ -1,4 +1,4 @@
-"""Alembic migrations at start-up (common.migrate) on real SQLite files and a real PostgreSQL cluster."""
+"""Alembic migrations at start-up (common.service.migrate) on real SQLite files and a real PostgreSQL cluster."""
 from __future__ import annotations
 
 import os
@@ -13,14 +13,14 @@ from flask import Flask
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from common import db as common_db
-from common.db import Database
-from common.migrate import migrations_dir, upgrade
+from common.service import db as common_db
+from common.service.db import Database
+from common.service.migrate import migrations_dir, upgrade
 from tests.servers import REPO
 from tests.support import wait_until
 
 ENV_PY = """
-from common.migrate import run_migrations
+from common.service.migrate import run_migrations
 
 run_migrations(None)
 """
@@ -72,8 +72,8 @@ def downgrade():
 INSTANCE = """
 import os, sys, time
 from pathlib import Path
-from common.db import Database
-from common.migrate import upgrade
+from common.service.db import Database
+from common.service.migrate import upgrade
 
 ready, go = Path(sys.argv[3]), Path(sys.argv[4])
 ready.touch()

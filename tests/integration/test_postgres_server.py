@@ -5,7 +5,7 @@ import os
 
 from sqlalchemy import text
 
-from common.db import Database
+from common.service.db import Database
 
 
 def test_each_created_database_is_empty_and_separate_from_the_others(postgres):

@@ -15,8 +15,8 @@ import requests
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from common.db import Database
-from common.migrate import alembic_config, migrations_dir
+from common.service.db import Database
+from common.service.migrate import alembic_config, migrations_dir
 from tests.servers import GunicornServices, feed_links, page_links
 from tests.support import wait_until
 

@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, func, inspect, select, text
 
-from common.db import Database
-from common.migrate import alembic_config, migrations_dir, upgrade
+from common.service.db import Database
+from common.service.migrate import alembic_config, migrations_dir, upgrade
 
 SERVICES = ["order_service", "invoicing_service", "shipping_service"]
 
@@ -61,7 +61,7 @@ def test_the_history_from_empty_builds_exactly_the_schema_of_the_models(package,
         upgrade(db, migrations_dir(package))
 
         assert version_of(db) == head_of(package)
-        # A model changed without a revision (`python -m common.migrate <pkg> revision --autogenerate`) fails here.
+        # A model changed without a revision (`python -m common.service.migrate <pkg> revision --autogenerate`) fails here.
         assert schema_diff(db, metadata_of(package)) == []
     finally:
         db.dispose()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from common.feedclient import FeedError
-from common.poller import Poller
+from common.feeds.follow.client import FeedError
+from common.feeds.follow.poller import Poller
 
 
 class FakeFollower:

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 from werkzeug.http import http_date
 
-from common.publisher import PUBLISHER_KEY
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service import create_app
 from tests.unit.test_feed_rfc4287 import assert_valid_atom
 

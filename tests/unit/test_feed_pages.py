@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from common.feed_pages import (EPOCH, SETTLE, Page, current_page, http_second, last_modified, not_modified_since,
+from common.feeds.publish.pages import (EPOCH, SETTLE, Page, current_page, http_second, last_modified, not_modified_since,
                                parse_page_number)
 
 SIZE = 20

@@ -5,7 +5,7 @@ import pytest
 import requests
 import responses
 
-from common.feedclient import FeedClient, FeedError
+from common.feeds.follow.client import FeedClient, FeedError
 from tests.unit.follower_feed import BASE, FEED_URL, FakeFeed, entry_xml, make_db, make_follower, page_xml
 
 PAGE2 = f"{BASE}/feed/pages/2"

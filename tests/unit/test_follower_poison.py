@@ -57,8 +57,8 @@ def test_a_dead_letter_retried_after_the_cause_is_fixed_stores_its_effect_and_go
 def test_an_entry_with_missing_fields_becomes_a_dead_letter(rsps, tmp_path):
     from invoicing_service.handler import handle
     from invoicing_service.models import Base
-    from common.db import Database
-    from common.follower import FeedFollower
+    from common.service.db import Database
+    from common.feeds.follow.follower import FeedFollower
     from invoicing_service.models import tracking
     feed = FakeFeed(rsps, size=10, count=2)
     feed.entry_overrides[1] = entry_xml(1, content='{"id": 1, "lines": []}')

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from common.db import Database
-from common.feedclient import FeedEntry
+from common.service.db import Database
+from common.feeds.follow.client import FeedEntry
 from invoicing_service.handler import handle
 from invoicing_service.models import Base, Invoice
 from tests.unit.follower_feed import order_document

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from common.db import Database
+from common.service.db import Database
 from order_service import create_app
 from order_service.models import Base, Customer, Item, Notification, Order
 from tests.unit.test_feed_http import order_body

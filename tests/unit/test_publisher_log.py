@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy.orm import DeclarativeBase
 
-from common.db import Database
-from common.feed_store import NotificationLog, NotificationMixin
-from common.publisher import PageCache
+from common.service.db import Database
+from common.feeds.publish.log import NotificationLog, NotificationMixin
+from common.feeds.publish.publisher import PageCache
 
 
 class Base(DeclarativeBase):

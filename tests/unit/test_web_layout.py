@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, NumberRange
 
-from common import web
+from common.service import web
 
 
 class QuantityForm(FlaskForm):

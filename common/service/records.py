@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select
 
-from common.consumer import consumer_status, json_error
-from common.db import get_db
-from common.web import paginate
+from common.service.following import consumer_status, json_error
+from common.service.db import get_db
+from common.service.web import paginate
 
 
 def record_routes(plural: str, model, list_template: str, detail_template: str) -> Blueprint:

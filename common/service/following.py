@@ -9,14 +9,14 @@ from flask_wtf.csrf import CSRFProtect, generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from common.cli import BACKGROUND_KEY
-from common.config import base_config, env_float
-from common.db import Database
-from common.feedclient import FeedError
-from common.follower import BatchHandler, FeedFollower, Handler
-from common.order_document import order_page_url
-from common.poller import Poller
-from common.tracking import TrackingModels, rfc3339
+from common.service.cli import BACKGROUND_KEY
+from common.service.config import base_config, env_float
+from common.service.db import Database
+from common.feeds.follow.client import FeedError
+from common.feeds.follow.follower import BatchHandler, FeedFollower, Handler
+from common.contracts.orders import order_page_url
+from common.feeds.follow.poller import Poller
+from common.feeds.follow.tracking import TrackingModels, rfc3339
 
 log = logging.getLogger(__name__)
 FOLLOWER_KEY = "atomshop.follower"
@@ -33,7 +33,7 @@ def consumer_config(service: str) -> dict:
 
 def init_consumer(app: Flask, db: Database, models: TrackingModels, handler: Handler, event_types,
                   batch_handler: BatchHandler | None = None) -> FeedFollower:
-    """Give the app a follower of ORDER_FEED_URL, its scheduled poller (started by common.cli.serve) and routes."""
+    """Give the app a follower of ORDER_FEED_URL, its scheduled poller (started by common.service.cli.serve) and routes."""
     follower = FeedFollower(app.config["ORDER_FEED_URL"], app.config["SERVICE_NAME"], db, handler, models,
                             event_types=event_types, batch_handler=batch_handler)
     poller = Poller(follower, app.config["POLL_INTERVAL"])

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, abort, request, url_for
 from markupsafe import Markup, escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common.ids import IdConverter
+from common.service.ids import IdConverter
 
 # Where each service's UI lives, for the navigation between them: (key, label, env variable, direct URL).
 SERVICE_LINKS = [

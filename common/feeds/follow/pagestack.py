@@ -4,7 +4,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 
-from common.feedclient import FeedEntry, Page
+from common.feeds.follow.client import FeedEntry, Page
 
 
 class PageStack:

@@ -10,8 +10,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from common.feedclient import FeedEntry
-from common.money import to_money
+from common.feeds.follow.client import FeedEntry
+from common.contracts.money import to_money
 
 ORDER_CREATED = "OrderCreated"
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from common.config import data_dir
+from common.service.config import data_dir
 
 # (package, default port); consumers are told where the order feed is.
 SERVICES = [("order_service", 8081), ("invoicing_service", 8082), ("shipping_service", 8083)]

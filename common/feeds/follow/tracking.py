@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from common.db import Database
+from common.service.db import Database
 
 
 def utcnow() -> datetime:

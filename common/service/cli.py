@@ -10,7 +10,7 @@ from typing import Callable
 from flask import Flask
 from werkzeug.serving import make_server
 
-from common.config import ConfigError
+from common.service.config import ConfigError
 
 # Started by `serve` after the app is built, stopped when the server stops (e.g. a consumer's scheduler).
 BACKGROUND_KEY = "atomshop.background"

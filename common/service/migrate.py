@@ -1,13 +1,13 @@
 """Alembic migrations: each service's schema history, applied at start-up by one instance at a time.
 
 A service keeps its history in `<package>/migrations/` (env.py, script.py.mako, versions/) and passes that
-folder to `common.db.init_app(app, Base, migrations=...)`, which calls `upgrade()` instead of `create_all()`.
+folder to `common.service.db.init_app(app, Base, migrations=...)`, which calls `upgrade()` instead of `create_all()`.
 Several instances starting at once take turns: on PostgreSQL through an advisory lock held on a connection
 of its own, on SQLite through an exclusive lock on a file next to the database. The first one upgrades, the
 others find the database at head and do nothing.
 
 Authoring a revision (no alembic.ini needed):
-    python -m common.migrate order_service revision -m "add orders" --autogenerate
+    python -m common.service.migrate order_service revision -m "add orders" --autogenerate
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeDecorator
 
-from common.db import Database
+from common.service.db import Database
 
 # Advisory locks are per database, so one fixed key serializes the migrations of that database:
 # the bytes of "atomshop" read as a (positive) 64-bit integer.
@@ -55,7 +55,7 @@ def upgrade(db: Database, script_location: str | Path, revision: str = "head") -
     """Upgrade the database to `revision` of the history in script_location, one instance at a time."""
     config = alembic_config(script_location, db.url)
     with migration_lock(db):
-        # write_engine: on SQLite the transaction takes the write lock at BEGIN (see common.db).
+        # write_engine: on SQLite the transaction takes the write lock at BEGIN (see common.service.db).
         with db.write_engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
@@ -141,8 +141,8 @@ def _run_on(context, connection, target_metadata: MetaData | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m common.migrate <package> upgrade|revision|current|history`: run Alembic on a service."""
-    parser = argparse.ArgumentParser(prog="python -m common.migrate", description=main.__doc__)
+    """`python -m common.service.migrate <package> upgrade|revision|current|history`: run Alembic on a service."""
+    parser = argparse.ArgumentParser(prog="python -m common.service.migrate", description=main.__doc__)
     parser.add_argument("package", help="service package, e.g. order_service")
     parser.add_argument("action", choices=["upgrade", "revision", "current", "history"])
     parser.add_argument("-m", "--message", help="revision message")

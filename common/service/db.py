@@ -117,11 +117,11 @@ def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | N
     """Attach a Database for app.config['DATABASE_URL'] to the app and create its schema.
 
     With `migrations` (the service's Alembic folder) the schema comes from its migration history, upgraded
-    to head one instance at a time (common.migrate); without, from `create_all()`.
+    to head one instance at a time (common.service.migrate); without, from `create_all()`.
     """
     db = Database(app.config["DATABASE_URL"], base)
     app.extensions["atomshop.db"] = db
-    from common.migrate import migration_lock, upgrade
+    from common.service.migrate import migration_lock, upgrade
 
     if migrations is None:
         with migration_lock(db):  # instances starting at once must not race to CREATE the same tables

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from common.feedclient import FeedClient, FeedError, Page, parse_page, sniff_prev_archive
+from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page, sniff_prev_archive
 
 
 class PassWalker:

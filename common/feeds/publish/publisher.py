@@ -10,11 +10,11 @@ from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
-from common.db import get_db
-from common.feed_atom import FORMAT_VERSION, FeedSpec, PageLinks, render_page
-from common.feed_pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
+from common.service.db import get_db
+from common.feeds.publish.atom import FORMAT_VERSION, FeedSpec, PageLinks, render_page
+from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
     parse_page_number
-from common.feed_store import NotificationLog, utcnow
+from common.feeds.publish.log import NotificationLog, utcnow
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CURRENT_CACHE_CONTROL = "public, max-age=2"

@@ -33,12 +33,12 @@ from typing import Callable, Iterable
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from common.db import Database
-from common.feedclient import FeedClient, FeedEntry, FeedError, Page
-from common.dead_letters import DeadLetters
-from common.pagestack import PageStack
-from common.pagewalk import PassWalker
-from common.tracking import Tracked, TrackingModels, TrackingStore, utcnow
+from common.service.db import Database
+from common.feeds.follow.client import FeedClient, FeedEntry, FeedError, Page
+from common.feeds.follow.dead_letters import DeadLetters
+from common.feeds.follow.pagestack import PageStack
+from common.feeds.follow.pagewalk import PassWalker
+from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.orm import DeclarativeBase
 
-from common import db as database
-from common import web
-from common.consumer import consumer_config, init_consumer
-from common.follower import BatchHandler, Handler
-from common.records import record_routes
-from common.tracking import TrackingModels
+from common.service import db as database
+from common.service import web
+from common.service.following import consumer_config, init_consumer
+from common.feeds.follow.follower import BatchHandler, Handler
+from common.service.records import record_routes
+from common.feeds.follow.tracking import TrackingModels
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from common.db import Database
-from common.feedclient import FeedClient, FeedEntry
-from common.tracking import utcnow
+from common.service.db import Database
+from common.feeds.follow.client import FeedClient, FeedEntry
+from common.feeds.follow.tracking import utcnow
 
 
 class DeadLetters:
