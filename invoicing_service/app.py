@@ -1,19 +1,21 @@
-"""The invoicing service's Flask app."""
+"""The invoicing service: follows the order feed and keeps one invoice per order."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Flask
 
-from common.service.app import ConsumerService, create_consumer_app
-from invoicing_service import handler
-from invoicing_service.models import Base, Invoice, tracking
+from common.service.app import Service, create_service_app
+from common.service.following import Follow
+from invoicing_service import handlers, views
+from invoicing_service.models import Base, tracking
 
-INVOICING = ConsumerService(
-    __name__, "invoicing", "Invoicing", Base, tracking, handler.handle, handler.handle_batch, handler.EVENT_TYPES,
-    Invoice, "invoices", "invoicing", migrations=Path(__file__).with_name("migrations"))
+ORDER_FEED = Follow("orders", "ORDER_FEED_URL", "http://127.0.0.1:8081/feed", handlers.handle,
+                    handlers.handle_batch, handlers.EVENT_TYPES, title="the order feed")
+INVOICING = Service(__name__, "invoicing", "Invoicing", Base, Path(__file__).with_name("migrations"),
+                    follows=(ORDER_FEED,), tracking=tracking, blueprints=(views.bp,))
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from the environment, overridden by `config` (tests)."""
-    return create_consumer_app(INVOICING, config)
+    return create_service_app(INVOICING, config)

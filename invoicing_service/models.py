@@ -7,9 +7,9 @@ from sqlalchemy import ForeignKey, Integer, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.service.db import service_metadata
-from common.contracts.money import Money, format_money
-from common.contracts.orders import AddressColumns, CustomerColumns
-from common.feeds.follow.tracking import tracking_models
+from common.contracts.money import format_money
+from common.service.storage import AddressColumns, CustomerColumns, Money
+from common.feeds import tracking_models
 
 
 class Base(DeclarativeBase):

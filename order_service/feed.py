@@ -1,8 +1,9 @@
-"""The order feed: what an entry of the feed says about an order."""
+"""The order feed: what an entry says about an order, and the model of each document it publishes."""
 from __future__ import annotations
 
-from common.feeds.publish.atom import FeedSpec
-from common.feeds.publish.publisher import FeedPublisher
+from common.contracts import ORDER_CREATED, OrderDocument
+from common.feeds import FeedSpec
+from common.service.publishing import Publish
 from order_service.models import Notification
 
 FEED_ID = "tag:atomshop.example,2026:feed/orders"
@@ -16,7 +17,4 @@ ORDER_FEED = FeedSpec(
     entry_path=lambda order: f"/api/orders/{order['id']}",
 )
 
-
-def make_publisher(page_size: int, cache_pages: int) -> FeedPublisher:
-    """The publisher of the order feed."""
-    return FeedPublisher(Notification, ORDER_FEED, page_size=page_size, cache_pages=cache_pages)
+PUBLISH = Publish(Notification, ORDER_FEED, {ORDER_CREATED: OrderDocument})

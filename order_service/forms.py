@@ -9,8 +9,8 @@ from wtforms import BooleanField, Form, FieldList, FormField, IntegerField, Sele
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from order_service.models import ADDRESS_MAX
-from order_service.orders import QUANTITY_MAX, QUANTITY_MIN, has_xml_illegal
+from common.contracts.fields import has_xml_illegal
+from common.contracts.orders import ADDRESS_MAX, QUANTITY_MAX, QUANTITY_MIN
 
 
 def xml_safe(form, field) -> None:

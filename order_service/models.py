@@ -7,10 +7,10 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common.contracts.orders import ADDRESS_MAX
 from common.service.db import service_metadata
 from common.feeds.publish.log import NotificationMixin, UTCDateTime
 
-ADDRESS_MAX = 200
 
 
 class Base(DeclarativeBase):

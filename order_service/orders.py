@@ -1,27 +1,24 @@
 """Placing an order: the checks every channel shares, the write, and the order document."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common.contracts import ORDER_CREATED, OrderDocument, messages
+from common.contracts import OrderRequest as OrderBody
+from common.contracts.fields import NOT_ALLOWED, has_xml_illegal
 from common.feeds.publish.log import utcnow
-from common.service.ids import is_id
 from common.feeds.publish.publisher import FeedPublisher
-from order_service.models import ADDRESS_MAX, Customer, Item, Order, OrderLine
+from order_service.models import Customer, Item, Order, OrderLine
 
-EVENT_ORDER_CREATED = "OrderCreated"
+EVENT_ORDER_CREATED = ORDER_CREATED
 ADDRESS_PARTS = ("street", "zip", "city")
-QUANTITY_MIN, QUANTITY_MAX = 1, 9999
 CENT = Decimal("0.01")
-
-# Characters XML 1.0 cannot carry (C0 controls but tab, LF, CR; surrogates; U+FFFE, U+FFFF): never stored,
-# so they can never break the feed.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class InvalidOrder(ValueError):
@@ -40,10 +37,6 @@ class OrderRequest:
     shipping: dict[str, str]
     billing: dict[str, str]
     lines: list[tuple[int, int]] = field(default_factory=list)  # (item_id, quantity)
-
-
-def has_xml_illegal(text: str) -> bool:
-    return _XML_ILLEGAL.search(text) is not None
 
 
 def find_xml_illegal(value: Any, where: str = "body") -> str | None:
@@ -65,71 +58,22 @@ def find_xml_illegal(value: Any, where: str = "body") -> str | None:
     return None
 
 
-def address_error(value: Any) -> str | None:
-    """What is wrong with one address field, or None."""
-    if not isinstance(value, str):
-        return "must be a string"
-    if not value.strip():
-        return "must not be empty"
-    if len(value) > ADDRESS_MAX:
-        return f"must be at most {ADDRESS_MAX} characters"
-    if has_xml_illegal(value):
-        return "contains a character that is not allowed (control character or invalid code point)"
-    return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def quantity_error(value: Any) -> str | None:
-    if not _is_int(value):
-        return "must be an integer"
-    if not QUANTITY_MIN <= value <= QUANTITY_MAX:
-        return f"must be from {QUANTITY_MIN} to {QUANTITY_MAX}"
-    return None
-
-
 def parse_order_json(data: Any) -> OrderRequest:
-    """Check the shape and types of a JSON order body; raise InvalidOrder listing every problem."""
+    """Check a JSON order body against the published OrderRequest model; InvalidOrder lists every problem."""
     if not isinstance(data, dict):
         raise InvalidOrder({"body": "must be a JSON object"})
     errors: dict[str, str] = {}
-    illegal = find_xml_illegal(data)
+    illegal = find_xml_illegal(data)  # anywhere, even in fields the model ignores
     if illegal:
-        errors[illegal] = "contains a character that is not allowed (control character or invalid code point)"
-    if not is_id(data.get("customer_id")):
-        errors["customer_id"] = "must be the integer id of a customer"
-    addresses = {}
-    for kind in ("shipping", "billing"):
-        name = f"{kind}_address"
-        address = data.get(name)
-        if not isinstance(address, dict):
-            errors[name] = "must be an object with street, zip and city"
-            continue
-        for part in ADDRESS_PARTS:
-            problem = address_error(address.get(part))
-            if problem:
-                errors[f"{name}.{part}"] = problem
-        addresses[kind] = {part: address.get(part) for part in ADDRESS_PARTS}
-    lines = data.get("lines")
-    parsed_lines = []
-    if not isinstance(lines, list) or not lines:
-        errors["lines"] = "must be a non-empty array of {item_id, quantity}"
-    else:
-        for index, line in enumerate(lines):
-            if not isinstance(line, dict):
-                errors[f"lines[{index}]"] = "must be an object with item_id and quantity"
-                continue
-            if not is_id(line.get("item_id")):
-                errors[f"lines[{index}].item_id"] = "must be the integer id of an item"
-            problem = quantity_error(line.get("quantity"))
-            if problem:
-                errors[f"lines[{index}].quantity"] = problem
-            parsed_lines.append((line.get("item_id"), line.get("quantity")))
+        errors[illegal] = NOT_ALLOWED
+    try:
+        body = OrderBody.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidOrder({**errors, **messages(exc)}) from None
     if errors:
         raise InvalidOrder(errors)
-    return OrderRequest(data["customer_id"], addresses["shipping"], addresses["billing"], parsed_lines)
+    return OrderRequest(body.customer_id, body.shipping_address.model_dump(), body.billing_address.model_dump(),
+                        [(line.item_id, line.quantity) for line in body.lines])
 
 
 def place_order(session: Session, publisher: FeedPublisher, request: OrderRequest) -> Order:
@@ -175,8 +119,8 @@ def item_document(item: Item, price: Decimal | None = None) -> dict:
 
 
 def order_document(order: Order) -> dict:
-    """The order document of the contract: what the API returns and the feed's entries carry."""
-    return {
+    """The order document of the contract, checked by its published model: what the API returns and the feed carries."""
+    return OrderDocument.model_validate({
         "id": order.id,
         "created": rfc3339(order.created),
         "customer": customer_document(order.customer),
@@ -184,4 +128,4 @@ def order_document(order: Order) -> dict:
         "billing_address": order.address("billing"),
         "lines": [{"item": item_document(line.item, line.price), "quantity": line.quantity} for line in order.lines],
         "total": money(order.total),
-    }
+    }).model_dump(mode="json")

@@ -14,7 +14,8 @@ from common.feeds.publish.pages import Page, current_page
 from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
-from order_service.orders import ADDRESS_PARTS, QUANTITY_MAX, QUANTITY_MIN, InvalidOrder, OrderRequest, place_order
+from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
+from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, place_order
 
 bp = Blueprint("views", __name__)
 

@@ -1,19 +1,21 @@
-"""The shipping service's Flask app."""
+"""The shipping service: follows the order feed and keeps one shipment per order."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Flask
 
-from common.service.app import ConsumerService, create_consumer_app
-from shipping_service import handler
-from shipping_service.models import Base, Shipment, tracking
+from common.service.app import Service, create_service_app
+from common.service.following import Follow
+from shipping_service import handlers, views
+from shipping_service.models import Base, tracking
 
-SHIPPING = ConsumerService(
-    __name__, "shipping", "Shipping", Base, tracking, handler.handle, handler.handle_batch, handler.EVENT_TYPES,
-    Shipment, "shipments", "shipping", migrations=Path(__file__).with_name("migrations"))
+ORDER_FEED = Follow("orders", "ORDER_FEED_URL", "http://127.0.0.1:8081/feed", handlers.handle,
+                    handlers.handle_batch, handlers.EVENT_TYPES, title="the order feed")
+SHIPPING = Service(__name__, "shipping", "Shipping", Base, Path(__file__).with_name("migrations"),
+                   follows=(ORDER_FEED,), tracking=tracking, blueprints=(views.bp,))
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from the environment, overridden by `config` (tests)."""
-    return create_consumer_app(SHIPPING, config)
+    return create_service_app(SHIPPING, config)

@@ -1,10 +1,7 @@
-"""Money as exact decimals: stored as integer cents, shown as "42.00"."""
+"""Money as exact decimals, written "42.00" in every document."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-
-from sqlalchemy import BigInteger
-from sqlalchemy.types import TypeDecorator
 
 CENT = Decimal("0.01")
 
@@ -25,16 +22,3 @@ def to_money(value) -> Decimal:
 def format_money(amount: Decimal) -> str:
     """The contract's money string: two decimal places, e.g. "42.00"."""
     return str(amount.quantize(CENT))
-
-
-class Money(TypeDecorator):
-    """A Decimal column kept as integer cents, so SQLite and PostgreSQL both store it exactly."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        return None if value is None else int(to_money(value) / CENT)
-
-    def process_result_value(self, value, dialect):
-        return None if value is None else (Decimal(value) * CENT).quantize(CENT)

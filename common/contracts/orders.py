@@ -1,188 +1,120 @@
-"""The order document as consumers receive it in an OrderCreated entry, checked, plus the columns they keep of it."""
+"""The order feed's published language: the order document (OrderCreated) and the order request behind it.
+
+One set of rules: the order service checks a request with `OrderRequest` and publishes an `OrderDocument`;
+every follower checks what it receives with `OrderDocument`, so it stores nothing the order service would refuse.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated, Any
 
-from sqlalchemy import Integer, Text, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from common.feeds.follow.client import FeedEntry
-from common.contracts.money import to_money
+from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, required_text, text
 
 ORDER_CREATED = "OrderCreated"
+ADDRESS_MAX = 200
+QUANTITY_MIN, QUANTITY_MAX = 1, 9999
+LINES_MAX = 1000
+RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+
+Quantity = Annotated[int, Field(strict=True, ge=QUANTITY_MIN, le=QUANTITY_MAX),
+                     explained(f"must be from {QUANTITY_MIN} to {QUANTITY_MAX}", int_type="must be an integer")]
+# In a published document the same bounds read as a fact about the field.
+PositiveQuantity = Annotated[int, Field(strict=True, ge=QUANTITY_MIN, le=QUANTITY_MAX),
+                             explained(f"must be a positive integer up to {QUANTITY_MAX}")]
+AddressPart = required_text(ADDRESS_MAX)
 
 
-@dataclass(frozen=True)
-class Customer:
-    id: int
-    first_name: str
-    last_name: str
-    email: str
+class _Contract(BaseModel):
+    """A published shape: unknown fields are ignored (a newer publisher may add optional ones)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-@dataclass(frozen=True)
-class Address:
-    street: str
-    zip: str
-    city: str
+class _Request(_Contract):
+    """Input from a client: an absent field is checked as null, so it gets the field's own message."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_is_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**{name: None for name in cls.model_fields}, **data}
+        return data
 
 
-@dataclass(frozen=True)
-class Line:
-    item_id: int
-    name: str
-    price: Decimal
-    quantity: int
+class Address(_Contract):
+    street: AddressPart
+    zip: AddressPart
+    city: AddressPart
 
 
-@dataclass(frozen=True)
-class Order:
-    id: int
+class AddressRequest(_Request, Address):
+    """An address as a client sends it."""
+
+
+AddressField = Annotated[AddressRequest, explained("must be an object with street, zip and city")]
+
+
+class Customer(_Contract):
+    id: identifier("a customer")
+    first_name: text(100)
+    last_name: text(100)
+    email: text(254)
+
+
+class Item(_Contract):
+    id: identifier("an item")
+    name: text(200)
+    price: bounded_money(MONEY_MAX)
+
+
+class Line(_Contract):
+    item: Item
+    quantity: PositiveQuantity
+
+    @property
+    def amount(self) -> Decimal:
+        return self.item.price * self.quantity
+
+
+class OrderDocument(_Contract):
+    """The order document: what `GET /api/orders/<id>` returns and an OrderCreated entry carries."""
+
+    model_config = ConfigDict(title=ORDER_CREATED)
+    id: identifier("an order")
+    created: Annotated[str, Field(pattern=RFC3339)]
     customer: Customer
     shipping_address: Address
     billing_address: Address
-    lines: tuple[Line, ...]
-    total: Decimal
-    url: str | None
+    lines: Annotated[list[Line], Field(min_length=1, max_length=LINES_MAX),
+                     explained(f"must be a non-empty list of at most {LINES_MAX} lines")]
+    total: bounded_money(MONEY_MAX * QUANTITY_MAX * LINES_MAX)
+
+    @model_validator(mode="after")
+    def _total_is_the_sum_of_the_lines(self) -> OrderDocument:
+        if sum((line.amount for line in self.lines), Decimal("0.00")) != self.total:
+            raise PydanticCustomError("atomshop", "total {total} is not the sum of the lines",
+                                      {"total": str(self.total)})
+        return self
 
 
-def read_order(entry: FeedEntry) -> Order:
-    """The order in an OrderCreated entry; ValueError naming what is missing or wrong."""
-    try:
-        doc = entry.json()
-    except ValueError as exc:
-        raise ValueError(f"content is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ValueError("content is not a JSON object")
-    customer = _object(doc, "customer")
-    lines = doc.get("lines")
-    if not isinstance(lines, list) or not lines:
-        raise ValueError("'lines' must be a non-empty list")
-    order = Order(
-        id=_int(doc, "id"),
-        customer=Customer(_int(customer, "id"), _str(customer, "first_name"), _str(customer, "last_name"),
-                          _str(customer, "email")),
-        shipping_address=_address(doc, "shipping_address"),
-        billing_address=_address(doc, "billing_address"),
-        lines=tuple(_line(line) for line in lines),
-        total=to_money(_field(doc, "total")),
-        url=entry.link)
-    if sum(line.price * line.quantity for line in order.lines) != order.total:
-        raise ValueError(f"total {order.total} is not the sum of the lines")
-    return order
+class LineRequest(_Request):
+    item_id: identifier("an item")
+    quantity: Quantity
 
 
-def add_once(session: Session, model, records: list[dict], line_model=None, lines: list[dict] = ()) -> set[int]:
-    """Insert the records (keyed by "order_id") and their lines, skipping orders already stored; returns the new ids.
+class OrderRequest(_Request):
+    """The body of `POST /api/orders` (the HTML form is checked by the same limits)."""
 
-    It checks first, and the insert itself does nothing on a unique-key conflict (ON CONFLICT DO NOTHING … RETURNING),
-    so a racing instance that inserted in between is tolerated without failing the transaction; lines are added
-    only for the records this call inserted.
-    """
-    fresh: dict[int, dict] = {}
-    for record in records:
-        fresh.setdefault(record["order_id"], record)  # the same order twice in a batch: the first wins
-    existing = session.scalars(select(model.order_id).where(model.order_id.in_(list(fresh))))
-    for key in existing:
-        del fresh[key]
-    if not fresh:
-        return set()
-    dialect = session.get_bind().dialect.name
-    if dialect in _UPSERT:
-        statement = _UPSERT[dialect](model).on_conflict_do_nothing(index_elements=["order_id"])
-        inserted = set(session.scalars(statement.returning(model.order_id), list(fresh.values())))
-    else:  # another database: each unique violation contained in a savepoint
-        inserted = set()
-        for key, record in fresh.items():
-            try:
-                with session.begin_nested():
-                    session.execute(insert(model).values(**record))
-                inserted.add(key)
-            except IntegrityError:
-                pass
-    new_lines = [line for line in lines if line["order_id"] in inserted]
-    if new_lines:
-        session.execute(insert(line_model), new_lines)
-    return inserted
-
-
-_UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
-
-
-def _field(doc: dict, name: str):
-    if name not in doc:
-        raise ValueError(f"missing field {name!r}")
-    return doc[name]
-
-
-def _object(doc: dict, name: str) -> dict:
-    value = _field(doc, name)
-    if not isinstance(value, dict):
-        raise ValueError(f"{name!r} must be an object")
-    return value
-
-
-def _int(doc: dict, name: str) -> int:
-    value = _field(doc, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name!r} must be a positive integer, got {value!r}")
-    return value
-
-
-def _str(doc: dict, name: str) -> str:
-    value = _field(doc, name)
-    if not isinstance(value, str):
-        raise ValueError(f"{name!r} must be a string, got {value!r}")
-    return value
-
-
-def _address(doc: dict, name: str) -> Address:
-    value = _object(doc, name)
-    return Address(_str(value, "street"), _str(value, "zip"), _str(value, "city"))
-
-
-def _line(line) -> Line:
-    if not isinstance(line, dict):
-        raise ValueError("each line must be an object")
-    item = _object(line, "item")
-    return Line(_int(item, "id"), _str(item, "name"), to_money(_field(item, "price")), _int(line, "quantity"))
-
-
-class CustomerColumns:
-    """The customer as a consumer keeps it (mixin for a mapped class)."""
-
-    customer_id: Mapped[int] = mapped_column(Integer)
-    first_name: Mapped[str] = mapped_column(Text)
-    last_name: Mapped[str] = mapped_column(Text)
-    email: Mapped[str] = mapped_column(Text)
-
-    @staticmethod
-    def customer_values(customer: Customer) -> dict:
-        return {"customer_id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
-                "email": customer.email}
-
-    def customer_json(self) -> dict:
-        return {"id": self.customer_id, "first_name": self.first_name, "last_name": self.last_name,
-                "email": self.email}
-
-
-class AddressColumns:
-    """The one address a consumer needs (billing for invoicing, shipping for shipping)."""
-
-    street: Mapped[str] = mapped_column(Text)
-    zip: Mapped[str] = mapped_column(Text)
-    city: Mapped[str] = mapped_column(Text)
-
-    @staticmethod
-    def address_values(address: Address) -> dict:
-        return {"street": address.street, "zip": address.zip, "city": address.city}
-
-    def address_json(self) -> dict:
-        return {"street": self.street, "zip": self.zip, "city": self.city}
+    customer_id: identifier("a customer")
+    shipping_address: AddressField
+    billing_address: AddressField
+    lines: Annotated[list[Annotated[LineRequest, explained("must be an object with item_id and quantity")]],
+                     Field(min_length=1, max_length=LINES_MAX),
+                     explained("must be a non-empty array of {item_id, quantity}",
+                               too_long=f"must hold at most {LINES_MAX} lines")]
 
 
 def order_page_url(api_url: str | None) -> str | None:

@@ -1,46 +1,59 @@
-"""The app factory both feed consumers (invoicing, shipping) are built with; each brings its bounded context."""
+"""The app factory every service is built with: one declaration says what it publishes and what it follows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from flask import Flask
+from flask import Blueprint, Flask
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
-from common.service import db as database
-from common.service import web
-from common.service.following import consumer_config, init_consumer
-from common.feeds.follow.follower import BatchHandler, Handler
-from common.service.records import record_routes
-from common.feeds.follow.tracking import TrackingModels
+from common.feeds import TrackingModels
+from common.service import following, health, migrate, publishing, web
+from common.service.config import base_config
+from common.service.db import Database
+from common.service.following import Follow
+from common.service.publishing import Publish
 
 
 @dataclass(frozen=True)
-class ConsumerService:
-    """What makes one consumer service: its names, database, feed handler and the records it keeps."""
+class Service:
+    """What makes one service: names, database, the feed it publishes, the feeds it follows, its own routes."""
 
     import_name: str  # a module of the service package (its app.py), so Flask finds the templates next to it
-    service: str  # "invoicing": config, data file, consumer name
-    title: str
+    name: str  # "invoicing": config, data file, the header's key
+    title: str  # "Invoicing": page titles and navigation
     base: type[DeclarativeBase]
-    tracking: TrackingModels
-    handler: Handler
-    batch_handler: BatchHandler | None
-    event_types: frozenset[str]
-    record_model: type
-    plural: str  # "invoices": URL paths and JSON
-    template_folder: str  # "invoicing": templates <folder>/list.html and <folder>/detail.html
-    migrations: Path | None = None  # its Alembic history (<package>/migrations); None: schema from create_all()
+    migrations: Path | None = None  # its Alembic history; None: schema from create_all()
+    publishes: Publish | None = None
+    follows: tuple[Follow, ...] = ()
+    tracking: TrackingModels | None = None  # the followers' tables on `base`; needed when it follows a feed
+    blueprints: tuple[Blueprint, ...] = ()
+    setup: Callable[[Flask, Database], None] | None = None  # anything else: seed data, error pages
 
 
-def create_consumer_app(spec: ConsumerService, config: dict | None = None) -> Flask:
-    """Build a consumer app from the environment, overridden by `config` (tests)."""
-    app = Flask(spec.import_name)
-    app.config.from_mapping(consumer_config(spec.service))
+def create_service_app(service: Service, config: dict | None = None) -> Flask:
+    """Build the service's app from the environment, overridden by `config` (tests)."""
+    app = Flask(service.import_name)
+    app.config.from_mapping(base_config(service.name))
+    if service.publishes:
+        app.config.update(publishing.publish_config())
+    if service.follows:
+        app.config.update(following.follow_config(service.follows))
     app.config.update(config or {})
-    web.init_app(app, spec.service, spec.title)
-    db = database.init_app(app, spec.base, migrations=spec.migrations)
-    init_consumer(app, db, spec.tracking, spec.handler, spec.event_types, spec.batch_handler)
-    app.register_blueprint(record_routes(spec.plural, spec.record_model, f"{spec.template_folder}/list.html",
-                                         f"{spec.template_folder}/detail.html"))
+    app.json.sort_keys = False  # documents keep their natural field order
+    db = migrate.init_app(app, service.base, migrations=service.migrations)
+    web.init_app(app, service.name, service.title)
+    CSRFProtect(app)
+    if service.publishes:
+        publishing.init_app(app, db, service.publishes)
+    if service.follows:
+        assert service.tracking is not None, "a service that follows a feed needs tracking_models(Base)"
+        following.init_app(app, db, service.tracking, service.follows)
+    health.init_app(app)
+    for blueprint in service.blueprints:
+        app.register_blueprint(blueprint)
+    if service.setup:
+        service.setup(app, db)
     return app

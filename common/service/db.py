@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -111,24 +111,6 @@ def _use_wal(cursor) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-
-
-def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | None = None) -> Database:
-    """Attach a Database for app.config['DATABASE_URL'] to the app and create its schema.
-
-    With `migrations` (the service's Alembic folder) the schema comes from its migration history, upgraded
-    to head one instance at a time (common.service.migrate); without, from `create_all()`.
-    """
-    db = Database(app.config["DATABASE_URL"], base)
-    app.extensions["atomshop.db"] = db
-    from common.service.migrate import migration_lock, upgrade
-
-    if migrations is None:
-        with migration_lock(db):  # instances starting at once must not race to CREATE the same tables
-            db.create_all()
-    else:
-        upgrade(db, migrations)
-    return db
 
 
 def get_db() -> Database:

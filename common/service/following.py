@@ -1,70 +1,79 @@
-"""What every feed consumer service shares: config, follower and poller set-up, /poll, /health, dead letters."""
+"""The feeds a service follows: one follower and poller per feed, `POST /poll`, dead letters, their pages."""
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_wtf.csrf import CSRFProtect, generate_csrf
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from common.feeds import BatchHandler, FeedError, FeedFollower, Handler, Poller, TrackingModels, UnitOfWork
+from common.feeds.follow.tracking import rfc3339
 from common.service.cli import BACKGROUND_KEY
-from common.service.config import base_config, env_float
-from common.service.db import Database
-from common.feeds.follow.client import FeedError
-from common.feeds.follow.follower import BatchHandler, FeedFollower, Handler
-from common.contracts.orders import order_page_url
-from common.feeds.follow.poller import Poller
-from common.feeds.follow.tracking import TrackingModels, rfc3339
+from common.service.config import env_float
 
 log = logging.getLogger(__name__)
-FOLLOWER_KEY = "atomshop.follower"
-DEFAULT_FEED_URL = "http://127.0.0.1:8081/feed"
+FOLLOWERS_KEY = "atomshop.followers"
+FOLLOWER_KEY = "atomshop.follower"  # the first feed followed, which the status panel shows
 
 bp = Blueprint("consumer", __name__, template_folder="templates")
 
 
-def consumer_config(service: str) -> dict:
-    """base_config plus the consumer's ORDER_FEED_URL and POLL_INTERVAL (seconds, 0 = no scheduled polls)."""
-    return {**base_config(service), "ORDER_FEED_URL": os.environ.get("ORDER_FEED_URL") or DEFAULT_FEED_URL,
-            "POLL_INTERVAL": env_float("POLL_INTERVAL", 5.0)}
+@dataclass(frozen=True)
+class Follow:
+    """One feed a service follows: where it is, and what its events do in this service."""
+
+    name: str  # names the tracking record and the dead letters, e.g. "orders"
+    url_variable: str  # the environment variable holding the feed URL, e.g. "ORDER_FEED_URL"
+    default_url: str
+    handler: Handler
+    batch_handler: BatchHandler | None = None
+    event_types: frozenset[str] | None = None  # None: every type
+    title: str = "the feed"  # in messages for people: "the order feed could not be read"
 
 
-def init_consumer(app: Flask, db: Database, models: TrackingModels, handler: Handler, event_types,
-                  batch_handler: BatchHandler | None = None) -> FeedFollower:
-    """Give the app a follower of ORDER_FEED_URL, its scheduled poller (started by common.service.cli.serve) and routes."""
-    follower = FeedFollower(app.config["ORDER_FEED_URL"], app.config["SERVICE_NAME"], db, handler, models,
-                            event_types=event_types, batch_handler=batch_handler)
-    poller = Poller(follower, app.config["POLL_INTERVAL"])
-    app.extensions[FOLLOWER_KEY] = follower
-    app.extensions["atomshop.poller"] = poller
-    app.extensions.setdefault(BACKGROUND_KEY, []).append(poller)
-    csrf = CSRFProtect(app)
+def follow_config(follows: tuple[Follow, ...]) -> dict:
+    """Each feed's URL (its variable, else its default) and POLL_INTERVAL (seconds, 0 = no background reads)."""
+    config = {f.url_variable: os.environ.get(f.url_variable) or f.default_url for f in follows}
+    return {**config, "POLL_INTERVAL": env_float("POLL_INTERVAL", 5.0)}
+
+
+def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tuple[Follow, ...]) -> None:
+    """Give the app a follower and a scheduled poller (started by common.service.cli.serve) per feed, and routes."""
+    followers = {}
+    for spec in follows:
+        follower = FeedFollower(app.config[spec.url_variable], spec.name, db, spec.handler, tracking,
+                                event_types=spec.event_types, batch_handler=spec.batch_handler)
+        follower.title = spec.title
+        follower.poller = Poller(follower, app.config["POLL_INTERVAL"])
+        app.extensions.setdefault(BACKGROUND_KEY, []).append(follower.poller)
+        followers[spec.name] = follower
+    app.extensions[FOLLOWERS_KEY] = followers
+    app.extensions[FOLLOWER_KEY] = next(iter(followers.values()))
     app.register_blueprint(bp)
     for view in (poll, retry_api):  # JSON for programs: no browser form to forge
-        csrf.exempt(view)
+        app.extensions["csrf"].exempt(view)
     app.register_error_handler(HTTPException, _json_errors_for_programs)
-    app.add_template_filter(order_page_url, "order_page")
     app.context_processor(lambda: {"consumer_status": consumer_status, "csrf_token_value": generate_csrf})
-    return follower
 
 
-def follower() -> FeedFollower:
-    return current_app.extensions[FOLLOWER_KEY]
+def followers() -> list[FeedFollower]:
+    """This app's followers, in the order their feeds were declared."""
+    return list(current_app.extensions.get(FOLLOWERS_KEY, {}).values())
 
 
 def json_error(status: int, message: str, **extra):
     return jsonify({"error": message, **extra}), status
 
 
-def consumer_status() -> dict:
-    """Everything /health and the status panel show about the follower."""
-    f = follower()
-    status = {"status": "ok", "service": current_app.config["SERVICE_NAME"], "consumer": f.name,
-              "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll), "last_error": f.last_error,
-              "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls, "failed_polls": f.failures,
-              "poller": current_app.extensions["atomshop.poller"].status()}
+def follower_status(f: FeedFollower) -> dict:
+    """Everything /health and the status panel show about one follower."""
+    status = {"consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll),
+              "last_error": f.last_error, "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls,
+              "failed_polls": f.failures, "poller": f.poller.status()}
     try:
         status.update(f.stats())
         status["dead_letters"] = f.dead_letters()
@@ -73,31 +82,35 @@ def consumer_status() -> dict:
     return status
 
 
+def consumer_status() -> dict:
+    """The first feed's status at the top level (the status panel), every feed's under "feeds"."""
+    every = {f.name: follower_status(f) for f in followers()}
+    first = next(iter(every.values()))
+    return {"status": "ok", "service": current_app.config["SERVICE_NAME"], **first,
+            "feeds": {name: {**s, "dead_letters": len(s.get("dead_letters", ()))} for name, s in every.items()}}
+
+
 def _poll():
-    try:
-        processed = follower().poll()
-    except FeedError as exc:
-        return None, (502, f"the order feed could not be read: {exc}")
-    except SQLAlchemyError as exc:
-        return None, (503, f"the database is not available: {type(exc).__name__}: {exc}")
+    """A pass over every followed feed: (entries handled, None) or (None, (status, message))."""
+    processed = 0
+    for f in followers():
+        try:
+            processed += f.poll()
+        except FeedError as exc:
+            return None, (502, f"{f.title} could not be read: {exc}")
+        except SQLAlchemyError as exc:
+            return None, (503, f"the database is not available: {type(exc).__name__}: {exc}")
     return processed, None
 
 
 @bp.post("/poll")
 def poll():
-    """Poll the feed now and answer when done."""
+    """Poll the feeds now and answer when done."""
     processed, error = _poll()
     if error:
         return json_error(*error)
-    f = follower()
-    return jsonify({"processed": processed, "position": f.stats()["position"], "last_error": f.last_error})
-
-
-@bp.get("/health")
-def health():
-    status = consumer_status()
-    status["dead_letters"] = len(status.get("dead_letters", ()))
-    return jsonify(status)
+    first = current_app.extensions[FOLLOWER_KEY]
+    return jsonify({"processed": processed, "position": first.stats()["position"], "last_error": first.last_error})
 
 
 @bp.post("/poll-now")
@@ -107,19 +120,28 @@ def poll_now():
     if error:
         flash(f"Poll failed: {error[1]}", "error")
     else:
-        flash(f"Polled the order feed: {processed} new order(s) handled.", "success")
+        titles = " and ".join(f.title for f in followers())
+        flash(f"Polled {titles}: {processed} new order(s) handled.", "success")
     return redirect(_back())
 
 
 @bp.get("/api/dead-letters")
 def dead_letters_api():
-    return jsonify(follower().dead_letters())
+    return jsonify([letter for f in followers() for letter in f.dead_letters()])
+
+
+def _retry(letter_id: int) -> None:
+    """Retry a dead letter with the follower it belongs to; LookupError when no follower has it."""
+    for f in followers():
+        if f.dead.owns(letter_id):
+            return f.retry_dead_letter(letter_id)
+    raise LookupError(f"no dead letter {letter_id}")
 
 
 @bp.post("/api/dead-letters/<id:letter_id>/retry")
 def retry_api(letter_id: int):
     try:
-        follower().retry_dead_letter(letter_id)
+        _retry(letter_id)
     except LookupError as exc:
         return json_error(404, str(exc))
     except Exception as exc:
@@ -129,13 +151,14 @@ def retry_api(letter_id: int):
 
 @bp.get("/dead-letters")
 def dead_letters_page():
-    return render_template("atomshop/dead_letters.html", letters=follower().dead_letters())
+    return render_template("atomshop/dead_letters.html",
+                           letters=[letter for f in followers() for letter in f.dead_letters()])
 
 
 @bp.post("/dead-letters/<id:letter_id>/retry")
 def retry_page(letter_id: int):
     try:
-        follower().retry_dead_letter(letter_id)
+        _retry(letter_id)
     except LookupError as exc:
         flash(str(exc), "error")
     except Exception as exc:

@@ -5,9 +5,7 @@ from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
-# Ids are 64-bit signed integers in every database we support; a larger number is simply no id
-# (and would overflow the driver: a 500 instead of a 404/422).
-MAX_ID = 2**63 - 1
+from common.contracts.fields import MAX_ID  # a larger number would overflow the driver: a 500, not a 404
 
 
 def is_id(value: Any) -> bool:

@@ -1,7 +1,7 @@
 """Alembic migrations: each service's schema history, applied at start-up by one instance at a time.
 
 A service keeps its history in `<package>/migrations/` (env.py, script.py.mako, versions/) and passes that
-folder to `common.service.db.init_app(app, Base, migrations=...)`, which calls `upgrade()` instead of `create_all()`.
+folder to `init_app(app, Base, migrations=...)` below, which calls `upgrade()` instead of `create_all()`.
 Several instances starting at once take turns: on PostgreSQL through an advisory lock held on a connection
 of its own, on SQLite through an exclusive lock on a file next to the database. The first one upgrades, the
 others find the database at head and do nothing.
@@ -25,6 +25,9 @@ from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.types import TypeDecorator
+
+from flask import Flask
+from sqlalchemy.orm import DeclarativeBase
 
 from common.service.db import Database
 
@@ -59,6 +62,22 @@ def upgrade(db: Database, script_location: str | Path, revision: str = "head") -
         with db.write_engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+
+
+def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | None = None) -> Database:
+    """Attach a Database for app.config['DATABASE_URL'] to the app and bring its schema up to date.
+
+    With `migrations` (the service's Alembic folder) the schema comes from its history, upgraded to head one
+    instance at a time; without, from `create_all()` under the same lock.
+    """
+    db = Database(app.config["DATABASE_URL"], base)
+    app.extensions["atomshop.db"] = db
+    if migrations is None:
+        with migration_lock(db):  # instances starting at once must not race to CREATE the same tables
+            db.create_all()
+    else:
+        upgrade(db, migrations)
+    return db
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select
 
+from common.contracts.orders import order_page_url
 from common.service.following import consumer_status, json_error
 from common.service.db import get_db
 from common.service.web import paginate
@@ -12,6 +13,7 @@ from common.service.web import paginate
 def record_routes(plural: str, model, list_template: str, detail_template: str) -> Blueprint:
     """`/` and `/<plural>/<order_id>` (HTML), `/api/<plural>` by order_id ascending and `/api/<plural>/<order_id>`."""
     bp = Blueprint(plural, __name__)
+    bp.add_app_template_filter(order_page_url, "order_page")  # links back to the order's page
 
     @bp.get("/")
     def index():

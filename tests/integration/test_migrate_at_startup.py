@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from common.service import db as common_db
+from common.service import migrate as common_migrate
 from common.service.db import Database
 from common.service.migrate import migrations_dir, upgrade
 from tests.servers import REPO
@@ -189,7 +189,7 @@ def test_init_app_with_migrations_builds_the_schema_from_the_history_not_from_th
     app = Flask(__name__)
     app.config["DATABASE_URL"] = database_url
 
-    db = common_db.init_app(app, _Base, migrations=history)
+    db = common_migrate.init_app(app, _Base, migrations=history)
 
     tables = set(inspect(db.engine).get_table_names())
     db.dispose()

@@ -55,7 +55,7 @@ def test_a_dead_letter_retried_after_the_cause_is_fixed_stores_its_effect_and_go
 
 
 def test_an_entry_with_missing_fields_becomes_a_dead_letter(rsps, tmp_path):
-    from invoicing_service.handler import handle
+    from invoicing_service.handlers import handle
     from invoicing_service.models import Base
     from common.service.db import Database
     from common.feeds.follow.follower import FeedFollower

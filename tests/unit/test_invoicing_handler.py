@@ -8,7 +8,7 @@ import pytest
 
 from common.service.db import Database
 from common.feeds.follow.client import FeedEntry
-from invoicing_service.handler import handle
+from invoicing_service.handlers import handle
 from invoicing_service.models import Base, Invoice
 from tests.unit.follower_feed import order_document
 

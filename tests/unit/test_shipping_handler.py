@@ -7,7 +7,7 @@ import pytest
 
 from common.service.db import Database
 from common.feeds.follow.client import FeedEntry
-from shipping_service.handler import handle
+from shipping_service.handlers import handle
 from shipping_service.models import Base, Shipment, ShipmentLine
 from tests.unit.follower_feed import order_document
 
@@ -46,7 +46,7 @@ def test_the_same_order_twice_gives_one_shipment(db):
 def test_a_racing_instance_that_inserted_first_is_tolerated(db):
     from sqlalchemy import event
 
-    from common.contracts.orders import add_once
+    from common.service.storage import add_once
     with db.write() as s:
         handle(s, entry(order_document(4)))
     with db.write() as s:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from common.service.db import Database
+from common.feeds.uow import UnitOfWork
 from common.feeds.follow.client import FeedClient, FeedEntry
 from common.feeds.follow.tracking import utcnow
 
@@ -12,7 +12,7 @@ from common.feeds.follow.tracking import utcnow
 class DeadLetters:
     """One consumer's dead-letter table."""
 
-    def __init__(self, db: Database, model: type, consumer: str, client: FeedClient):
+    def __init__(self, db: UnitOfWork, model: type, consumer: str, client: FeedClient):
         self.db = db
         self.model = model
         self.consumer = consumer
@@ -58,3 +58,9 @@ class DeadLetters:
                 session.execute(update(D).where(D.id == letter_id).values(
                     reason=f"{type(exc).__name__}: {exc}", attempts=D.attempts + 1))
             raise
+
+    def owns(self, letter_id: int) -> bool:
+        """Whether dead letter `letter_id` is one of this consumer's."""
+        D = self.model
+        with self.db.read() as session:
+            return session.scalar(select(D.id).where(D.id == letter_id, D.consumer == self.consumer)) is not None

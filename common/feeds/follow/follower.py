@@ -33,7 +33,7 @@ from typing import Callable, Iterable
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from common.service.db import Database
+from common.feeds.uow import UnitOfWork
 from common.feeds.follow.client import FeedClient, FeedEntry, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.pagestack import PageStack
@@ -58,7 +58,7 @@ class _BatchFailed(Exception):
 class FeedFollower:
     """Follows one feed for one consumer, applying `handler(session, entry)` to each entry exactly once."""
 
-    def __init__(self, feed_url: str, consumer_name: str, db: Database, handler: Handler, models: TrackingModels,
+    def __init__(self, feed_url: str, consumer_name: str, db: UnitOfWork, handler: Handler, models: TrackingModels,
                  *, event_types: Iterable[str] | None = None, max_attempts: int = 3, client: FeedClient | None = None,
                  max_pages: int = 1_000_000, batch_handler: BatchHandler | None = None):
         self.feed_url = feed_url

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from common.service.db import Database
+from common.feeds.uow import UnitOfWork
 
 
 def utcnow() -> datetime:
@@ -94,7 +94,7 @@ class Tracked:
 class TrackingStore:
     """Reads and compare-and-set advances of one consumer's tracking record."""
 
-    def __init__(self, db: Database, model: type, consumer: str):
+    def __init__(self, db: UnitOfWork, model: type, consumer: str):
         self.db = db
         self.model = model
         self.consumer = consumer

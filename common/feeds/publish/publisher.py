@@ -10,11 +10,11 @@ from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
-from common.service.db import get_db
 from common.feeds.publish.atom import FORMAT_VERSION, FeedSpec, PageLinks, render_page
 from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
     parse_page_number
 from common.feeds.publish.log import NotificationLog, utcnow
+from common.feeds.uow import UnitOfWork
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CURRENT_CACHE_CONTROL = "public, max-age=2"
@@ -58,6 +58,7 @@ class FeedPublisher:
         self.spec = spec
         self.page_size = page_size
         self.cache = PageCache(cache_pages)
+        self.db: UnitOfWork | None = None  # set by init_app
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -71,8 +72,9 @@ class FeedPublisher:
         """Add a notification to the log in the caller's unit of work; it is in the feed once that commits."""
         return self.log.append(session, event_type, document)
 
-    def init_app(self, app: Flask, url_prefix: str = "/feed") -> None:
-        """Serve the feed at `url_prefix` (current page) and `url_prefix/pages/<k>` (archives)."""
+    def init_app(self, app: Flask, db: UnitOfWork, url_prefix: str = "/feed") -> None:
+        """Serve the feed of `db`'s notifications at `url_prefix` (current page) and `url_prefix/pages/<k>`."""
+        self.db = db
         app.extensions[PUBLISHER_KEY] = self
         app.register_blueprint(self.blueprint(), url_prefix=url_prefix)
 
@@ -84,7 +86,7 @@ class FeedPublisher:
         return bp
 
     def serve_current(self) -> Response:
-        with get_db().read() as session:
+        with self.db.read() as session:
             newest = self.log.last(session)
             page = current_page(newest[0] if newest else 0, self.page_size)
             updated = newest[1] if newest else None
@@ -94,7 +96,7 @@ class FeedPublisher:
         number = parse_page_number(raw)
         if number is None:
             abort(404)
-        with get_db().read() as session:
+        with self.db.read() as session:
             # Positions are gap-free: page k is a full archive exactly when position k * size exists.
             updated = self.log.created_at(session, number * self.page_size)
             if updated is None:

@@ -1,0 +1,56 @@
+"""The feed a service publishes: its publisher at /feed and the JSON Schemas of its documents at /schemas/."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Flask, abort, current_app, jsonify
+from pydantic import BaseModel
+
+from common.contracts import json_schema
+from common.feeds import FeedPublisher, FeedSpec, UnitOfWork
+from common.feeds.publish.publisher import PUBLISHER_KEY
+from common.service.config import env_int
+
+SCHEMAS_KEY = "atomshop.schemas"
+
+bp = Blueprint("schemas", __name__)
+
+
+@dataclass(frozen=True)
+class Publish:
+    """The feed a service publishes: its notifications table, what an entry says, its documents' models."""
+
+    model: type  # a NotificationMixin table on the service's Base
+    spec: FeedSpec
+    documents: dict[str, type[BaseModel]] = field(default_factory=dict)  # event type → model of its content
+
+
+def publish_config() -> dict:
+    """FEED_PAGE_SIZE (entries per page) and FEED_CACHE_PAGES (rendered pages kept in memory)."""
+    return {"FEED_PAGE_SIZE": env_int("FEED_PAGE_SIZE", 20), "FEED_CACHE_PAGES": env_int("FEED_CACHE_PAGES", 256)}
+
+
+def init_app(app: Flask, db: UnitOfWork, publish: Publish) -> FeedPublisher:
+    """Serve the service's feed at /feed and its documents' schemas at /schemas/<EventType>.json."""
+    publisher = FeedPublisher(publish.model, publish.spec, page_size=app.config["FEED_PAGE_SIZE"],
+                              cache_pages=app.config["FEED_CACHE_PAGES"])
+    publisher.init_app(app, db)
+    app.extensions[SCHEMAS_KEY] = {name: json_schema(model, name) for name, model in publish.documents.items()}
+    app.register_blueprint(bp)
+    return publisher
+
+
+def publisher() -> FeedPublisher:
+    """The current app's publisher."""
+    return current_app.extensions[PUBLISHER_KEY]
+
+
+@bp.get("/schemas/<event_type>.json")
+def schema(event_type: str):
+    """The JSON Schema (draft 2020-12) of the content of one event type this service publishes."""
+    found = current_app.extensions[SCHEMAS_KEY].get(event_type)
+    if found is None:
+        abort(404, f"this service publishes no event type {event_type!r}")
+    response = jsonify(found)
+    response.mimetype = "application/schema+json"
+    return response

@@ -1,0 +1,146 @@
+"""How a follower keeps the parts of a published document in its own tables, once.
+
+Column mixins for the order's customer and address, money as integer cents, the received order checked against
+its published model, and the insert that stores each order's record exactly once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable
+
+from pydantic import ValidationError
+from sqlalchemy import BigInteger, Integer, Text, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from common.contracts import OrderDocument, messages
+from common.contracts.money import CENT, to_money
+from common.contracts.orders import Address, Customer, Line
+from common.feeds import FeedEntry
+
+
+class Money(TypeDecorator):
+    """A Decimal column kept as integer cents, so SQLite and PostgreSQL both store it exactly."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else int(to_money(value) / CENT)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else (Decimal(value) * CENT).quantize(CENT)
+
+
+def read_order(entry: FeedEntry) -> OrderDocument:
+    """The order an OrderCreated entry carries, checked against its published model; ValueError says why not."""
+    try:
+        return OrderDocument.model_validate_json(entry.content)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise ValueError(f"content is not JSON: {exc.errors()[0]['msg']}") from None
+        problems = "; ".join(f"{where}: {what}" for where, what in messages(exc).items())
+        raise ValueError(f"the order document breaks its contract: {problems}") from None
+
+
+def add_once(session: Session, model, records: list[dict], line_model=None, lines: list[dict] = ()) -> set[int]:
+    """Insert the records (keyed by "order_id") and their lines, skipping orders already stored; returns the new ids.
+
+    It checks first, and the insert itself does nothing on a unique-key conflict (ON CONFLICT DO NOTHING … RETURNING),
+    so a racing instance that inserted in between is tolerated without failing the transaction; lines are added
+    only for the records this call inserted.
+    """
+    fresh: dict[int, dict] = {}
+    for record in records:
+        fresh.setdefault(record["order_id"], record)  # the same order twice in a batch: the first wins
+    existing = session.scalars(select(model.order_id).where(model.order_id.in_(list(fresh))))
+    for key in existing:
+        del fresh[key]
+    if not fresh:
+        return set()
+    dialect = session.get_bind().dialect.name
+    if dialect in _UPSERT:
+        statement = _UPSERT[dialect](model).on_conflict_do_nothing(index_elements=["order_id"])
+        inserted = set(session.scalars(statement.returning(model.order_id), list(fresh.values())))
+    else:  # another database: each unique violation contained in a savepoint
+        inserted = set()
+        for key, record in fresh.items():
+            try:
+                with session.begin_nested():
+                    session.execute(insert(model).values(**record))
+                inserted.add(key)
+            except IntegrityError:
+                pass
+    new_lines = [line for line in lines if line["order_id"] in inserted]
+    if new_lines:
+        session.execute(insert(line_model), new_lines)
+    return inserted
+
+
+_UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+class CustomerColumns:
+    """The customer as a follower keeps it (mixin for a mapped class)."""
+
+    customer_id: Mapped[int] = mapped_column(Integer)
+    first_name: Mapped[str] = mapped_column(Text)
+    last_name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)
+
+    @staticmethod
+    def customer_values(customer: Customer) -> dict:
+        return {"customer_id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
+                "email": customer.email}
+
+    def customer_json(self) -> dict:
+        return {"id": self.customer_id, "first_name": self.first_name, "last_name": self.last_name,
+                "email": self.email}
+
+
+class AddressColumns:
+    """The one address a follower needs (billing for invoicing, shipping for shipping)."""
+
+    street: Mapped[str] = mapped_column(Text)
+    zip: Mapped[str] = mapped_column(Text)
+    city: Mapped[str] = mapped_column(Text)
+
+    @staticmethod
+    def address_values(address: Address) -> dict:
+        return {"street": address.street, "zip": address.zip, "city": address.city}
+
+    def address_json(self) -> dict:
+        return {"street": self.street, "zip": self.zip, "city": self.city}
+
+
+@dataclass(frozen=True)
+class OrderRecords:
+    """A follower's handler that keeps one record per order (and its lines) from OrderCreated entries, once.
+
+    The common columns (order id and URL, feed position, customer; line number, item, quantity) are filled here;
+    `record` and `line` add what this service keeps besides (an address, amounts).
+    """
+
+    model: type
+    line_model: type
+    record: Callable[[OrderDocument], dict]
+    line: Callable[[Line], dict]
+
+    def handle_batch(self, session: Session, entries: list[FeedEntry]) -> None:
+        """Store the records of the orders in `entries` (in order) that do not exist yet."""
+        records, lines = [], []
+        for entry in entries:
+            order = read_order(entry)
+            records.append({"order_id": order.id, "order_url": entry.link, "position": entry.position,
+                            **CustomerColumns.customer_values(order.customer), **self.record(order)})
+            lines += [{"order_id": order.id, "line_no": n, "item_id": line.item.id, "item_name": line.item.name,
+                       "quantity": line.quantity, **self.line(line)} for n, line in enumerate(order.lines, 1)]
+        add_once(session, self.model, records, self.line_model, lines)
+
+    def handle(self, session: Session, entry: FeedEntry) -> None:
+        """Store the record of the order in `entry` unless it already exists."""
+        self.handle_batch(session, [entry])
