@@ -137,7 +137,7 @@ _ENV_READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|env_(?:int|float)\()
 
 
 def _variables_the_code_reads() -> set[str]:
-    sources = [*REPO.glob("common/*.py"), *REPO.glob("*_service/*.py"), REPO / "deploy" / "gunicorn.conf.py"]
+    sources = [*REPO.glob("common/**/*.py"), *REPO.glob("*_service/*.py"), REPO / "deploy" / "gunicorn.conf.py"]
     return {name for path in sources for name in _ENV_READ.findall(path.read_text())}
 
 
