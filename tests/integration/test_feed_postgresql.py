@@ -2,17 +2,35 @@
 from __future__ import annotations
 
 import threading
+import time
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from common.feeds.publish.log import NotificationLog, dumps
 from order_service import create_app
 from order_service.models import Notification
 from tests.unit.test_feed_http import order_body, parse, walk
 from tests.unit.test_feed_rfc4287 import assert_valid_atom
 
+WRITERS, ORDERS_EACH = 4, 8
+COMMIT_DELAY = 0.05  # seconds an odd position's transaction stays open after the position is assigned
 
-def test_concurrent_orders_on_postgresql_become_visible_in_position_order(postgres):
-    app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 7})
+
+def delay_commits(monkeypatch) -> None:
+    """Make each odd position's transaction sleep between assignment and commit, i.e. inside the append lock."""
+    inner = NotificationLog.append  # whatever is installed: a test may plant a broken append first
+
+    def slow_append(self, session, event_type, document):
+        row = inner(self, session, event_type, document)
+        if row.position % 2:
+            # Without the lock, the next position's writer commits during this sleep: n+1 visible before n.
+            time.sleep(COMMIT_DELAY)
+        return row
+    monkeypatch.setattr(NotificationLog, "append", slow_append)
+
+
+def write_concurrently_while_reading(app) -> list[str]:
+    """Place WRITERS × ORDERS_EACH orders from parallel clients while a reader checks what becomes visible."""
     db = app.extensions["atomshop.db"]
     writers_done = threading.Event()
     problems: list[str] = []
@@ -30,10 +48,10 @@ def test_concurrent_orders_on_postgresql_become_visible_in_position_order(postgr
             with db.read() as session:
                 positions = list(session.scalars(select(Notification.position).order_by(Notification.position)))
             if positions != list(range(1, len(positions) + 1)):
-                problems.append(f"gap visible: {positions}")
+                problems.append(f"visible out of order: {positions}")
                 return
 
-    writers = [threading.Thread(target=write, args=(12,)) for _ in range(6)]
+    writers = [threading.Thread(target=write, args=(ORDERS_EACH,)) for _ in range(WRITERS)]
     reader = threading.Thread(target=read)
     reader.start()
     for t in writers:
@@ -42,15 +60,47 @@ def test_concurrent_orders_on_postgresql_become_visible_in_position_order(postgr
         t.join()
     writers_done.set()
     reader.join()
+    return problems
+
+
+def test_concurrent_orders_on_postgresql_become_visible_in_position_order(postgres, monkeypatch):
+    """Writers hold their transactions open inside the lock, so only the lock keeps n+1 from showing before n."""
+    delay_commits(monkeypatch)
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 7})
+    db = app.extensions["atomshop.db"]
+    problems = write_concurrently_while_reading(app)
     assert not problems, problems[:3]
 
     client = app.test_client()
     pages = walk(client)
     entries = [entry for _, response in pages for entry in parse(response.data)[1]]
-    assert sorted(e["position"] for e in entries) == list(range(1, 73))
+    assert sorted(e["position"] for e in entries) == list(range(1, WRITERS * ORDERS_EACH + 1))
     for _, response in pages:
         assert_valid_atom(response.data)
     with db.read() as session:
         times = list(session.scalars(select(Notification.created).order_by(Notification.position)))
     assert times == sorted(times)
+    db.dispose()
+
+
+def append_without_the_lock(self, session, event_type, document):
+    """NotificationLog.append with its lock removed; positions from a sequence, so no unique-key clash ends it."""
+    position = session.scalar(text("SELECT nextval('unlocked_positions')"))
+    row = self.model(position=position, event_type=event_type, created=self.clock(), document=dumps(document))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_the_in_order_check_fires_when_positions_are_appended_without_the_lock(postgres, monkeypatch):
+    """The check above can fail: plain removal of the lock only shows as unique-key 500s, this variant as disorder."""
+    monkeypatch.setattr(NotificationLog, "append", append_without_the_lock)
+    delay_commits(monkeypatch)
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 7})
+    db = app.extensions["atomshop.db"]
+    with db.write() as session:
+        session.execute(text("CREATE SEQUENCE unlocked_positions"))
+    problems = write_concurrently_while_reading(app)
+    assert any(p.startswith("visible out of order") for p in problems), problems[:3]
+    assert not [p for p in problems if p.startswith("POST")]  # the disorder alone is what the check caught
     db.dispose()

@@ -228,6 +228,16 @@ def test_an_order_stored_in_the_same_second_as_the_clients_copy_is_never_hidden(
         assert [e["position"] for e in parse(response.data)[1]] == [2, 1]
 
 
+def test_a_new_order_stamped_at_the_same_instant_still_changes_the_current_pages_etag(client, clock):
+    """The store stamps two orders alike when the clock stands still or steps back: the ETag must still change."""
+    place(client)
+    etag = client.get("/feed").headers["ETag"]
+    place(client)  # the clock has not moved: same `created`, same Last-Modified
+    response = client.get("/feed", headers={"If-None-Match": etag})
+    assert response.status_code == 200 and len(parse(response.data)[1]) == 2
+    assert response.headers["ETag"] != etag
+
+
 def test_if_modified_since_answers_304_once_the_newest_second_has_settled(client, clock):
     place(client)
     clock.moment += timedelta(seconds=5)

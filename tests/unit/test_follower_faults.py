@@ -112,6 +112,25 @@ def test_a_gap_in_positions_is_refused(rsps, tmp_path):
     assert_fails_without_advancing(follower, "gap")
 
 
+def test_a_page_that_skips_the_position_after_the_followers_is_refused_naming_it(rsps, tmp_path):
+    """Caught up at 4, the feed serves 4 and 6: the within-page gap check sees only 6, so 5 must be asked for."""
+    feed, follower = caught_up_follower(rsps, tmp_path)
+    feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(p) for p in (4, 6)], prev=f"{BASE}/feed/pages/1")
+    assert_fails_without_advancing(follower, "expected position 5 next, found 6")
+    assert follower.handler.positions == [1, 2, 3, 4]
+
+
+def test_a_page_that_skips_the_position_after_the_previous_pages_last_is_refused_naming_it(rsps, tmp_path):
+    """An archive ends at 6, the next page starts at 8: each page is gap-free on its own, yet 7 is missing."""
+    feed, follower = caught_up_follower(rsps, tmp_path, count=6)  # pages 1-2 archives, /feed empty
+    feed.count = 8
+    feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(8)], prev=PAGE2)
+    with pytest.raises(FeedError, match="expected position 7 next, found 8"):
+        follower.poll()
+    assert follower.load().position == 6
+    assert follower.handler.positions == [1, 2, 3, 4, 5, 6]
+
+
 def test_an_entry_without_a_position_is_refused(rsps, tmp_path):
     feed, follower = caught_up_follower(rsps, tmp_path)
     feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(4), entry_xml(5).replace("<atomshop:position>5"

@@ -6,6 +6,7 @@ import threading
 import pytest
 import responses
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from tests.unit.follower_feed import (BASE, FEED_URL, MODELS, FakeFeed, Recorder, effects, entry_xml, make_db,
                                       make_follower, page_xml)
@@ -210,3 +211,42 @@ def test_walked_back_pages_are_handled_in_groups_and_a_failing_group_page_by_pag
     assert effects(db) == [1, 2, 3, 5, 6, 7, 8, 9]
     assert [d["position"] for d in follower.dead_letters()] == [4]
     assert follower.load().position == 9 and follower.load().bookmark == FEED_URL
+
+
+def database_failure() -> OperationalError:
+    return OperationalError("UPDATE invoices SET ...", {}, Exception("deadlock detected"))
+
+
+def test_a_database_error_in_the_handler_is_not_the_entrys_fault_and_never_dead_letters_it(rsps, tmp_path):
+    """max_attempts=1 would dead-letter any failure at once: an OperationalError must end the pass instead."""
+    FakeFeed(rsps, size=10, count=3)
+    db, recorder = make_db(tmp_path), Recorder()
+    broken = True
+
+    def handler(session, entry):
+        if broken and entry.position == 2:
+            raise database_failure()
+        recorder(session, entry)
+    follower = make_follower(db, handler, max_attempts=1)
+    with pytest.raises(OperationalError, match="deadlock"):
+        follower.poll()
+    assert follower.load().position == 0 and follower.load().retry_position is None
+    assert follower.dead_letters() == [] and effects(db) == []  # 1's effect rolled back with the page
+    broken = False
+    assert follower.poll() == 3
+    assert effects(db) == [1, 2, 3] and follower.dead_letters() == []
+
+
+def test_a_database_error_in_the_batch_handler_ends_the_pass_without_hunting_for_a_culprit_entry(rsps, tmp_path):
+    """Entry-by-entry fallback is for finding a bad entry; a failing database has none, so nothing runs alone."""
+    FakeFeed(rsps, size=10, count=3)
+    db, handler = make_db(tmp_path), Recorder()
+
+    def batch(session, entries):
+        raise database_failure()
+    follower = make_follower(db, handler, batch_handler=batch, max_attempts=1)
+    with pytest.raises(OperationalError, match="deadlock"):
+        follower.poll()
+    assert handler.positions == []
+    assert follower.load().position == 0 and follower.load().retry_position is None
+    assert follower.dead_letters() == [] and effects(db) == []
