@@ -133,7 +133,8 @@ def test_the_dockerfile_installs_the_project_and_runs_as_a_non_root_user():
 
 
 # What the code reads from the environment (common/config.py, the services, deploy/gunicorn.conf.py).
-_ENV_READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|env_(?:int|float)\()\s*["']([A-Z][A-Z0-9_]*)["']""")
+# os.environ reads, env_int/env_float, and a followed feed's URL variable (Follow("orders", "ORDER_FEED_URL", …)).
+_ENV_READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|env_(?:int|float)\(|Follow\(\s*["'][^"']+["'],)\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 
 def _variables_the_code_reads() -> set[str]:
