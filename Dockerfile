@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
-RUN pip install . \
+RUN pip install --require-hashes -r requirements/run.txt \
+    && pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin atomshop \
     && mkdir -p /app/data \
     && chown atomshop /app/data
