@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from common.service.db import get_db
+from common.service.security import accepts_feed_token
 from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.models import Customer, Item, Order
 from order_service.orders import (InvalidOrder, customer_document, item_document, order_document,
@@ -36,6 +37,7 @@ def items():
 
 
 @bp.get("/orders/<id:order_id>")
+@accepts_feed_token  # the order feed's entries link here
 def order(order_id: int):
     with get_db().read() as session:
         found = session.get(Order, order_id)

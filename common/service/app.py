@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from common.feeds import TrackingModels
-from common.service import following, health, migrate, publishing, web
+from common.service import following, health, migrate, publishing, security, web
 from common.service.config import base_config
 from common.service.db import Database
 from common.service.following import Follow
@@ -37,6 +37,7 @@ def create_service_app(service: Service, config: dict | None = None) -> Flask:
     """Build the service's app from the environment, overridden by `config` (tests)."""
     app = Flask(service.import_name)
     app.config.from_mapping(base_config(service.name))
+    app.config.update(security.credentials_config())
     if service.publishes:
         app.config.update(publishing.publish_config())
     if service.follows:
@@ -45,6 +46,7 @@ def create_service_app(service: Service, config: dict | None = None) -> Flask:
     app.json.sort_keys = False  # documents keep their natural field order
     db = migrate.init_app(app, service.base, migrations=service.migrations)
     web.init_app(app, service.name, service.title)
+    security.init_app(app)  # before CSRFProtect: a cross-site POST is a 403, whatever its token
     CSRFProtect(app)
     if service.publishes:
         publishing.init_app(app, db, service.publishes)

@@ -10,10 +10,12 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from common.feeds import BatchHandler, FeedError, FeedFollower, Handler, Poller, TrackingModels, UnitOfWork
+from common.feeds import BatchHandler, FeedClient, FeedError, FeedFollower, Handler, Poller, TrackingModels, \
+    UnitOfWork
 from common.feeds.follow.tracking import rfc3339
 from common.service.cli import BACKGROUND_KEY
 from common.service.config import env_float
+from common.service.security import same_origin_path
 
 log = logging.getLogger(__name__)
 FOLLOWERS_KEY = "atomshop.followers"
@@ -46,7 +48,8 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
     followers = {}
     for spec in follows:
         follower = FeedFollower(app.config[spec.url_variable], spec.name, db, spec.handler, tracking,
-                                event_types=spec.event_types, batch_handler=spec.batch_handler)
+                                event_types=spec.event_types, batch_handler=spec.batch_handler,
+                                client=FeedClient(token=app.config.get("FEED_TOKEN")))
         follower.title = spec.title
         follower.poller = Poller(follower, app.config["POLL_INTERVAL"])
         app.extensions.setdefault(BACKGROUND_KEY, []).append(follower.poller)
@@ -170,9 +173,7 @@ def retry_page(letter_id: int):
 
 def _back() -> str:
     """Only ever back to a page of this service: a Referer under this service's URL, else its home page."""
-    ref = request.referrer or ""
-    home = request.root_url  # scheme, host and proxy prefix, ending with "/"
-    return request.script_root + "/" + (ref[len(home):] if ref.startswith(home) else "")
+    return same_origin_path(request.referrer, request.script_root + "/")
 
 
 def _json_errors_for_programs(exc: HTTPException):

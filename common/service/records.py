@@ -7,6 +7,7 @@ from sqlalchemy import select
 from common.contracts.orders import order_page_url
 from common.service.following import consumer_status, json_error
 from common.service.db import get_db
+from common.service.security import accepts_feed_token
 from common.service.web import paginate
 
 
@@ -35,6 +36,7 @@ def record_routes(plural: str, model, list_template: str, detail_template: str) 
             return jsonify([r.to_json() for r in session.scalars(select(model).order_by(model.order_id))])
 
     @bp.get(f"/api/{plural}/<id:order_id>")
+    @accepts_feed_token  # the service's feed entries link here
     def api_one(order_id: int):
         with get_db().read() as session:
             record = session.get(model, order_id)

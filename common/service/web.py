@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.service.ids import IdConverter
+from common.service.security import http_link
 
 # Where each service's UI lives, for the navigation between them: (key, label, env variable, direct URL).
 SERVICE_LINKS = [
@@ -142,6 +143,7 @@ def init_app(app: Flask, service: str, title: str) -> None:
     app.url_map.converters["id"] = IdConverter  # before the service's own routes, which use `<id:…>`
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")
+    app.add_template_filter(http_link, "http_link")  # links from elsewhere: http(s) only (ui.link)
     app.add_template_global(page_url, "page_url")  # a global, so macros imported without context see it
 
     @app.context_processor

@@ -53,7 +53,7 @@ def test_a_rolled_back_append_leaves_no_gap(db):
         assert log.append(session, "Thing", {"n": 3}).position == 2
 
 
-def test_times_never_go_backwards_when_the_clock_steps_back(db):
+def test_each_stamp_is_strictly_after_the_previous_one_when_the_clock_steps_back(db):
     start = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=timezone.utc)
     ticks = iter([start, start - timedelta(hours=1), start + timedelta(seconds=1)])
     log = NotificationLog(Note, clock=lambda: next(ticks))
@@ -62,8 +62,30 @@ def test_times_never_go_backwards_when_the_clock_steps_back(db):
             log.append(session, "Thing", {})
     with db.read() as session:
         times = [r.created for r in reversed(log.between(session, 1, 3))]
-    assert times == [start, start, start + timedelta(seconds=1)]
+    assert times == [start, start + timedelta(microseconds=1), start + timedelta(seconds=1)]
     assert all(t.tzinfo is not None for t in times)
+
+
+def test_a_clock_that_stands_still_still_gives_each_entry_a_later_stamp(db):
+    moment = datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=timezone.utc)
+    log = NotificationLog(Note, clock=lambda: moment)
+    for _ in range(3):
+        with db.write() as session:
+            log.append(session, "Thing", {})
+    with db.read() as session:
+        times = [r.created for r in reversed(log.between(session, 1, 3))]
+    assert times == [moment + timedelta(microseconds=n) for n in range(3)]
+
+
+def test_another_process_with_a_clock_behind_stamps_after_the_newest_entry(db):
+    ahead = NotificationLog(Note, clock=lambda: datetime(2026, 3, 1, 12, 0, 5, tzinfo=timezone.utc))
+    behind = NotificationLog(Note, clock=lambda: datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc))
+    for log in (ahead, behind):
+        with db.write() as session:
+            log.append(session, "Thing", {})
+    with db.read() as session:
+        first, second = (r.created for r in reversed(ahead.between(session, 1, 2)))
+    assert second == first + timedelta(microseconds=1)
 
 
 def test_times_keep_sub_second_precision(db):

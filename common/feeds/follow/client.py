@@ -66,12 +66,14 @@ class FeedClient:
     """One requests.Session with timeouts, a response size cap and an overall deadline per page."""
 
     def __init__(self, connect_timeout: float = 3.05, read_timeout: float = 10.0, max_bytes: int = MAX_PAGE_BYTES,
-                 deadline: float = 30.0, session: requests.Session | None = None):
+                 deadline: float = 30.0, session: requests.Session | None = None, token: str | None = None):
         self.timeout = (connect_timeout, read_timeout)
         self.max_bytes = max_bytes
         self.deadline = deadline
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/atom+xml", "User-Agent": "atomshop-follower/1"})
+        if token:  # the publisher's FEED_TOKEN; requests drops it on a redirect to another host
+            self.session.headers["Authorization"] = f"Bearer {token}"
         # An archive links the next page by its final URL; while that page is still being filled the
         # publisher redirects it to /feed, so redirects are followed (a few; a loop is a FeedError).
         self.session.max_redirects = 5

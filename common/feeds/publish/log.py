@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+import threading
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from sqlalchemy import DateTime, Integer, String, Text, select, text
@@ -12,6 +13,8 @@ from sqlalchemy.types import TypeDecorator
 # Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
 # assignment to commit, so position n+1 can never become visible before position n.
 APPEND_LOCK_KEY = 0x61746F6D66656564
+# The smallest step between two stamps: the resolution both SQLite and PostgreSQL keep.
+TICK = timedelta(microseconds=1)
 
 
 class UTCDateTime(TypeDecorator):
@@ -61,17 +64,45 @@ class NotificationLog:
         self.model = model
         self.clock = clock
 
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The wall clock the log reads (settable: tests freeze it)."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._latest: datetime | None = None  # the latest time read or stamped in this process
+        self._latest_lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The wall clock, never earlier than a time this log has read or stamped before.
+
+        A clock stepped back stands still here until it catches up, so a Last-Modified given out before the step
+        is never ahead of the stamps that follow it (If-Modified-Since cannot hide them).
+        """
+        moment = self._clock()
+        with self._latest_lock:
+            if self._latest is None or moment > self._latest:
+                self._latest = moment
+            return self._latest
+
     def append(self, session: Session, event_type: str, document: Any) -> Any:
         """Add the next notification in the caller's transaction (the unit of work) and return it."""
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
         previous = self.last(session)
-        position, earliest = (previous[0] + 1, previous[1]) if previous else (1, None)
-        # Stamped under the lock, never before the previous one (clocks step back): time order == position order.
-        created = self.clock()
-        if earliest is not None and created < earliest:
-            created = earliest
+        position = previous[0] + 1 if previous else 1
+        # Stamped under the lock, strictly after the previous one whatever the clock does (another process
+        # may run ahead, the clock may step back): time order == position order, and no two entries share a
+        # stamp, so each new entry moves Last-Modified forward.
+        created = self.now()
+        if previous is not None and created <= previous[1]:
+            created = previous[1] + TICK
+        with self._latest_lock:
+            if self._latest is None or created > self._latest:
+                self._latest = created
         row = self.model(position=position, event_type=event_type, created=created,
                          document=document if isinstance(document, str) else dumps(document))
         session.add(row)

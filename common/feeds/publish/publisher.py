@@ -120,7 +120,7 @@ class FeedPublisher:
         """The page, or 304 when the request's validators match — decided before anything is rendered."""
         root = request.url_root
         etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
-        modified = last_modified(updated, self.clock())
+        modified = last_modified(updated, self.log.now())  # now() never steps back (see NotificationLog)
         headers = {"ETag": f'"{etag}"', "Last-Modified": http_date(modified), "Cache-Control": cache_control}
         if request.headers.get("If-None-Match") is not None:  # RFC 9110 §13.2.2: it overrides If-Modified-Since
             fresh = request.if_none_match.contains_weak(etag)
