@@ -37,7 +37,7 @@ def create_service_app(service: Service, config: dict | None = None) -> Flask:
     """Build the service's app from the environment, overridden by `config` (tests)."""
     app = Flask(service.import_name)
     app.config.from_mapping(base_config(service.name))
-    app.config.update(security.credentials_config())
+    app.config.update(security.security_config())
     if service.publishes:
         app.config.update(publishing.publish_config())
     if service.follows:

@@ -30,12 +30,14 @@ _HTTP_LINK = re.compile(r"^https?://[^\s\x00-\x1f\x7f\\]+$", re.IGNORECASE)
 V = TypeVar("V", bound=Callable)
 
 
-def credentials_config() -> dict:
-    """FEED_TOKEN and ADMIN_PASSWORD from the environment (None when unset: that part stays open)."""
+def security_config() -> dict:
+    """FEED_TOKEN and ADMIN_PASSWORD from the environment (None when unset: that part stays open), and a session
+    cookie that scripts cannot read and browsers do not send with another site's POST."""
     token = os.environ.get("FEED_TOKEN") or None
     if token is not None and not _TOKEN.match(token):
         raise ConfigError("FEED_TOKEN must be letters, digits and . _ ~ + / - (e.g. `openssl rand -hex 32`)")
-    return {"FEED_TOKEN": token, "ADMIN_PASSWORD": os.environ.get("ADMIN_PASSWORD") or None}
+    return {"FEED_TOKEN": token, "ADMIN_PASSWORD": os.environ.get("ADMIN_PASSWORD") or None,
+            "SESSION_COOKIE_SAMESITE": "Lax", "SESSION_COOKIE_HTTPONLY": True}
 
 
 def accepts_feed_token(view: V) -> V:
@@ -67,8 +69,6 @@ def same_origin_path(url: str | None, fallback: str) -> str:
 
 def init_app(app: Flask) -> None:
     """Check credentials and cross-site requests before any view (and before CSRF), add headers after."""
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.before_request(_refuse_cross_site)
     app.before_request(_require_credentials)
     app.after_request(_browser_headers)

@@ -286,3 +286,30 @@ def test_hostile_strings_are_escaped_in_the_xml_and_intact_in_the_json(client):
     assert b"<script>" not in response.data
     document = parse(response.data)[1][0]["document"]
     assert document["shipping_address"] == {"street": hostile, "zip": "]]>", "city": "<![CDATA[x]]>"}
+
+
+def test_a_clock_stepped_back_an_hour_never_moves_stamps_or_last_modified_backwards_nor_hides_orders(client, clock):
+    place(client)
+    clock.moment += timedelta(seconds=5)
+    before = client.get("/feed")
+    since = before.headers["Last-Modified"]
+    assert client.get("/feed", headers={"If-Modified-Since": since}).status_code == 304
+    clock.moment -= timedelta(hours=1)  # NTP steps the wall clock back
+    place(client)
+    after = client.get("/feed", headers={"If-Modified-Since": since})
+    assert after.status_code == 200  # the new orders are not hidden behind the copy the client holds
+    entries = parse(after.data)[1]
+    assert [e["position"] for e in entries] == [2, 1]
+    stamps = [datetime.fromisoformat(e["updated"].replace("Z", "+00:00")) for e in reversed(entries)]
+    assert stamps[0] < stamps[1]  # strictly after the previous one, whatever the clock says
+    assert parse_http(after.headers["Last-Modified"]) >= parse_http(since)
+    assert after.headers["ETag"] != before.headers["ETag"]
+    clock.moment += timedelta(hours=1, seconds=10)  # the clock catches up: dates settle and 304s come back
+    settled = client.get("/feed").headers["Last-Modified"]
+    assert parse_http(settled) > parse_http(since)
+    assert client.get("/feed", headers={"If-Modified-Since": settled}).status_code == 304
+
+
+def parse_http(value: str) -> datetime:
+    from werkzeug.http import parse_date
+    return parse_date(value)
