@@ -129,7 +129,7 @@ class NginxServer(ManagedProcess):
     name = "nginx"
 
     def __init__(self, order: str | list[str], invoicing: str | list[str] | None = None,
-                 shipping: str | list[str] | None = None, port: int | None = None):
+                 shipping: str | list[str] | None = None, port: int | None = None, feed_token: str = ""):
         self.binary = require_binary("nginx", "/usr/sbin/nginx")
         self.port = port or free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="atomshop-nginx-"))
@@ -139,6 +139,7 @@ class NginxServer(ManagedProcess):
         self.upstreams = {"ORDER_UPSTREAM": _servers(order),
                           "INVOICING_UPSTREAM": _servers(invoicing or f"127.0.0.1:{free_port()}"),
                           "SHIPPING_UPSTREAM": _servers(shipping or f"127.0.0.1:{free_port()}")}
+        self.feed_token = feed_token  # "" leaves the feed open at the door
 
     @property
     def url(self) -> str:
@@ -154,7 +155,7 @@ class NginxServer(ManagedProcess):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         site = render_template(NGINX_TEMPLATE.read_text(), {
             **self.upstreams, "NGINX_PORT": f"127.0.0.1:{self.port}", "NGINX_CACHE_DIR": str(self.prefix / "cache"),
-            "ATOMSHOP_HOME": str(NGINX_HOME)})
+            "ATOMSHOP_HOME": str(NGINX_HOME), "FEED_TOKEN": self.feed_token})
         (self.prefix / "atomshop.conf").write_text(site)
         # Run as root, the master would hand the workers to `nobody`, who cannot use this private temp prefix.
         user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -254,10 +255,12 @@ class GunicornServices(Managed):
     """
 
     def __init__(self, postgres: PostgresServer, workdir: Path, order_workers: int = 2, consumer_instances: int = 1,
-                 threads: int = 4, poll_interval: float = 1.0, page_size: int | None = None):
+                 threads: int = 4, poll_interval: float = 1.0, page_size: int | None = None,
+                 secrets: dict[str, str] | None = None):
         self.door_port = free_port()
+        self.secrets = secrets or {}  # FEED_TOKEN, ADMIN_PASSWORD: given to every service (and the door)
         feed_url = f"http://127.0.0.1:{self.door_port}/order/feed"
-        order_env = {"DATABASE_URL": postgres.create_database()}
+        order_env = {"DATABASE_URL": postgres.create_database(), **self.secrets}
         if page_size:
             order_env["FEED_PAGE_SIZE"] = str(page_size)
         self.order = GunicornProcess("order_service.app:create_app()", workdir / "order", env=order_env,
@@ -265,7 +268,7 @@ class GunicornServices(Managed):
         self.consumers: dict[str, list[GunicornProcess]] = {}
         for name in ("invoicing", "shipping"):
             env = {"DATABASE_URL": postgres.create_database(), "POLL_INTERVAL": str(poll_interval),
-                   "ORDER_FEED_URL": feed_url}
+                   "ORDER_FEED_URL": feed_url, **self.secrets}
             self.consumers[name] = [
                 GunicornProcess(f"{name}_service.app:create_app()", workdir / name, env=env, workers=1,
                                 threads=threads, name=name)
@@ -294,7 +297,8 @@ class GunicornServices(Managed):
         """An nginx (not started) with the repo's config on door_port, in front of every instance."""
         return NginxServer(order=f"127.0.0.1:{self.order.port}",
                            invoicing=[f"127.0.0.1:{i.port}" for i in self.invoicing],
-                           shipping=[f"127.0.0.1:{i.port}" for i in self.shipping], port=self.door_port)
+                           shipping=[f"127.0.0.1:{i.port}" for i in self.shipping], port=self.door_port,
+                           feed_token=self.secrets.get("FEED_TOKEN", ""))
 
     def stop(self) -> None:
         for server in reversed(self._started):

@@ -15,14 +15,38 @@ SERVICES = {"order": "order_service", "invoicing": "invoicing_service", "shippin
 CONSUMERS = ("invoicing", "shipping")
 
 
+SECRETS = {"FEED_TOKEN": "test-feed-token", "ADMIN_PASSWORD": "test admin password"}
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`docker-compose config` on the repo's compose.yaml with only `env` (and PATH) in the environment."""
+    binary = require_binary("docker-compose")
+    return subprocess.run([binary, "--project-directory", str(REPO), "-f", str(REPO / "compose.yaml"), "config"],
+                          capture_output=True, text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin", **env})
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     """compose.yaml as docker-compose resolves it (validated, anchors merged, variables interpolated)."""
-    binary = require_binary("docker-compose")
-    result = subprocess.run([binary, "--project-directory", str(REPO), "-f", str(REPO / "compose.yaml"), "config"],
-                            capture_output=True, text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin"})
+    result = compose_config(SECRETS)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_each_secret(missing):
+    result = compose_config({name: value for name, value in SECRETS.items() if name != missing})
+    assert result.returncode != 0 and missing in result.stderr
+
+
+def test_every_service_and_nginx_get_the_secrets_and_the_repo_holds_no_default(compose):
+    for name in SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert {key: environment[key] for key in SECRETS} == SECRETS, name
+    assert compose["services"]["nginx"]["environment"]["FEED_TOKEN"] == SECRETS["FEED_TOKEN"]
+    text = (REPO / "compose.yaml").read_text()
+    for key in SECRETS:
+        assert re.search(rf"{key}: \$\{{{key}:\?", text), f"{key} must be required, without a default"
 
 
 def _command(service: dict) -> list[str]:
