@@ -7,7 +7,8 @@ import binascii
 import hmac
 import os
 import re
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, request

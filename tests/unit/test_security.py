@@ -11,10 +11,12 @@ from sqlalchemy import select, update
 
 from common.service.db import get_db
 from invoicing_service.app import create_app as create_invoicing
-from invoicing_service.models import Invoice, tracking as invoicing_tracking
+from invoicing_service.models import Invoice
+from invoicing_service.models import tracking as invoicing_tracking
 from order_service import create_app as create_order
 from shipping_service.app import create_app as create_shipping
-from shipping_service.models import Shipment, tracking as shipping_tracking
+from shipping_service.models import Shipment
+from shipping_service.models import tracking as shipping_tracking
 from tests.unit.follower_feed import FEED_URL, FakeFeed
 
 TOKEN = "feed-token-0123456789abcdef"
