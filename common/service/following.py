@@ -10,8 +10,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from common.feeds import BatchHandler, FeedClient, FeedError, FeedFollower, Handler, Poller, TrackingModels, \
-    UnitOfWork
+from common.feeds import BatchHandler, FeedClient, FeedError, FeedFollower, Handler, Poller, TrackingModels, UnitOfWork
 from common.feeds.follow.tracking import rfc3339
 from common.service.cli import BACKGROUND_KEY
 from common.service.config import env_float

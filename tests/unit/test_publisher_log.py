@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import DeclarativeBase
 
-from common.service.db import Database
 from common.feeds.publish.log import NotificationLog, NotificationMixin
 from common.feeds.publish.publisher import PageCache
+from common.service.db import Database
 
 
 class Base(DeclarativeBase):
@@ -54,7 +54,7 @@ def test_a_rolled_back_append_leaves_no_gap(db):
 
 
 def test_each_stamp_is_strictly_after_the_previous_one_when_the_clock_steps_back(db):
-    start = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC)
     ticks = iter([start, start - timedelta(hours=1), start + timedelta(seconds=1)])
     log = NotificationLog(Note, clock=lambda: next(ticks))
     for _ in range(3):
@@ -67,7 +67,7 @@ def test_each_stamp_is_strictly_after_the_previous_one_when_the_clock_steps_back
 
 
 def test_a_clock_that_stands_still_still_gives_each_entry_a_later_stamp(db):
-    moment = datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=timezone.utc)
+    moment = datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=UTC)
     log = NotificationLog(Note, clock=lambda: moment)
     for _ in range(3):
         with db.write() as session:
@@ -78,8 +78,8 @@ def test_a_clock_that_stands_still_still_gives_each_entry_a_later_stamp(db):
 
 
 def test_another_process_with_a_clock_behind_stamps_after_the_newest_entry(db):
-    ahead = NotificationLog(Note, clock=lambda: datetime(2026, 3, 1, 12, 0, 5, tzinfo=timezone.utc))
-    behind = NotificationLog(Note, clock=lambda: datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc))
+    ahead = NotificationLog(Note, clock=lambda: datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC))
+    behind = NotificationLog(Note, clock=lambda: datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC))
     for log in (ahead, behind):
         with db.write() as session:
             log.append(session, "Thing", {})
@@ -89,7 +89,7 @@ def test_another_process_with_a_clock_behind_stamps_after_the_newest_entry(db):
 
 
 def test_times_keep_sub_second_precision(db):
-    moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=timezone.utc)
+    moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=UTC)
     log = NotificationLog(Note, clock=lambda: moment)
     with db.write() as session:
         log.append(session, "Thing", {})
