@@ -150,7 +150,8 @@ def test_the_dockerfile_installs_the_project_and_runs_as_a_non_root_user():
     assert instructions[0] == ["FROM", "python:3.11-slim"]
     users = [parts[1].strip() for parts in instructions if parts[0] == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image must not run as root"
-    assert "pip install ." in dockerfile
+    # Exactly the locked versions, then the project itself without resolving anything again.
+    assert "pip install --require-hashes -r requirements/run.txt" in dockerfile and "pip install --no-deps ." in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
     assert "deploy" not in ignored, "the gunicorn config lives in deploy/"
