@@ -1,4 +1,4 @@
-"""The invoicing service: follows the order feed and keeps one invoice per order."""
+"""The invoicing service: follows the order feed, keeps one invoice per order, publishes the invoicing feed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,12 +8,13 @@ from flask import Flask
 from common.service.app import Service, create_service_app
 from common.service.following import Follow
 from invoicing_service import handlers, views
+from invoicing_service.feed import PUBLISH
 from invoicing_service.models import Base, tracking
 
 ORDER_FEED = Follow("orders", "ORDER_FEED_URL", "http://127.0.0.1:8081/feed", handlers.handle,
                     handlers.handle_batch, handlers.EVENT_TYPES, title="the order feed")
 INVOICING = Service(__name__, "invoicing", "Invoicing", Base, Path(__file__).with_name("migrations"),
-                    follows=(ORDER_FEED,), tracking=tracking, blueprints=(views.bp,))
+                    publishes=PUBLISH, follows=(ORDER_FEED,), tracking=tracking, blueprints=(views.bp,))
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -1,15 +1,18 @@
-"""Invoicing's own database: invoices and the follower's tracking tables."""
+"""Invoicing's own database: invoices, the invoicing feed's notifications and the follower's tracking tables."""
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from common.service.db import service_metadata
+from common.contracts import InvoiceDocument
 from common.contracts.money import format_money
+from common.feeds import NotificationMixin, tracking_models
+from common.feeds.publish.log import UTCDateTime
+from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, Money
-from common.feeds import tracking_models
 
 
 class Base(DeclarativeBase):
@@ -24,13 +27,17 @@ class Invoice(CustomerColumns, AddressColumns, Base):
     total: Mapped[Decimal] = mapped_column(Money)
     order_url: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
+    state: Mapped[str] = mapped_column(String(20), server_default="issued")  # issued | cancelled
+    cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.line_no", cascade="all, delete-orphan",
                                                       lazy="selectin")
 
     def to_json(self) -> dict:
-        return {"order_id": self.order_id, "customer": self.customer_json(), "billing_address": self.address_json(),
-                "lines": [line.to_json() for line in self.lines], "total": format_money(self.total),
-                "order_url": self.order_url}
+        """The invoice document, checked by its published model."""
+        return InvoiceDocument.model_validate({
+            "order_id": self.order_id, "state": self.state, "customer": self.customer_json(),
+            "billing_address": self.address_json(), "lines": [line.to_json() for line in self.lines],
+            "total": format_money(self.total), "order_url": self.order_url}).model_dump(mode="json")
 
 
 class InvoiceLine(Base):
@@ -46,6 +53,10 @@ class InvoiceLine(Base):
     def to_json(self) -> dict:
         return {"item": {"id": self.item_id, "name": self.item_name, "price": format_money(self.price)},
                 "quantity": self.quantity, "amount": format_money(self.amount)}
+
+
+class Notification(NotificationMixin, Base):
+    """The invoicing feed: one row per event, in position order."""
 
 
 tracking = tracking_models(Base)

@@ -12,6 +12,7 @@ from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.models import Customer, Item, Order
 from order_service.orders import (InvalidOrder, customer_document, item_document, order_document,
                                   parse_order_json, place_order)
+from order_service.status import AlreadyDispatched, cancel, status_document, status_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -69,4 +70,28 @@ def create_order():
     response = jsonify(document)
     response.status_code = 201
     response.headers["Location"] = url_for("api.order", order_id=document["id"])
+    return response
+
+
+@bp.get("/orders/<id:order_id>/status")
+def order_status(order_id: int):
+    """What the order service has heard from invoicing and shipping (never by asking them)."""
+    with get_db().read() as session:
+        try:
+            return jsonify(status_document(status_of(session, order_id)))
+        except LookupError as exc:
+            abort(404, str(exc))
+
+
+@bp.post("/orders/<id:order_id>/cancel")
+def cancel_order(order_id: int):
+    """202 with the status: an OrderCancelled entry the first time; 409 when known dispatched; 404 unknown."""
+    try:
+        with get_db().write() as session:
+            response = jsonify(status_document(cancel(session, order_id)[0]))
+    except LookupError as exc:
+        return error(404, str(exc))
+    except AlreadyDispatched as exc:
+        return error(409, str(exc))
+    response.status_code = 202
     return response

@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Integer, Numeric, String
+from sqlalchemy import ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts.orders import ADDRESS_MAX
-from common.service.db import service_metadata
+from common.feeds import tracking_models
 from common.feeds.publish.log import NotificationMixin, UTCDateTime
-
+from common.service.db import service_metadata
 
 
 class Base(DeclarativeBase):
@@ -78,3 +78,26 @@ class OrderLine(Base):
 
 class Notification(NotificationMixin, Base):
     """The order feed: one row per event, in position order."""
+
+
+class OrderStatus(Base):
+    """What the order service has learned about an order from the invoicing and shipping feeds (and its own
+    cancellation): one row per order, made with it; each column a fact with the time it became true."""
+
+    __tablename__ = "order_status"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True, autoincrement=False)
+    cancel_requested: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invoice_state: Mapped[str | None] = mapped_column(String(20))  # issued | cancelled
+    invoice_url: Mapped[str | None] = mapped_column(Text)
+    invoiced: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invoice_cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    shipment_state: Mapped[str | None] = mapped_column(String(20))  # pending | dispatched | cancelled
+    shipment_url: Mapped[str | None] = mapped_column(Text)
+    shipment_prepared: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    shipment_cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancellation_refused: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+tracking = tracking_models(Base)

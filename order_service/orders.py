@@ -14,7 +14,7 @@ from common.contracts import OrderRequest as OrderBody
 from common.contracts.fields import NOT_ALLOWED, has_xml_illegal
 from common.feeds.publish.log import utcnow
 from common.feeds.publish.publisher import FeedPublisher
-from order_service.models import Customer, Item, Order, OrderLine
+from order_service.models import Customer, Item, Order, OrderLine, OrderStatus
 
 EVENT_ORDER_CREATED = ORDER_CREATED
 ADDRESS_PARTS = ("street", "zip", "city")
@@ -96,6 +96,7 @@ def place_order(session: Session, publisher: FeedPublisher, request: OrderReques
                    for n, (item_id, quantity) in enumerate(request.lines, start=1)]
     session.add(order)
     session.flush()  # assigns order.id
+    session.add(OrderStatus(order_id=order.id))  # nothing heard yet; the followers fill it in
     publisher.append(session, EVENT_ORDER_CREATED, order_document(order))
     return order
 

@@ -16,6 +16,7 @@ from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
 from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
 from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, place_order
+from order_service.status import AlreadyDispatched, cancel, cancellation_state, status_of, timeline
 
 bp = Blueprint("views", __name__)
 
@@ -76,7 +77,25 @@ def order(order_id: int):
         found = session.get(Order, order_id)
         if found is None:
             abort(404, f"There is no order {order_id}.")
-        return render_template("orders/detail.html", order=found, poll_interval=consumer_poll_interval())
+        status = status_of(session, order_id)
+        return render_template("orders/detail.html", order=found, poll_interval=consumer_poll_interval(),
+                               status=status, steps=timeline(found, status), cancellation=cancellation_state(status))
+
+
+@bp.post("/orders/<id:order_id>/cancel")
+def cancel_order(order_id: int):
+    """The "Cancel order" button: ask for the cancellation, say so, back to the order's page."""
+    try:
+        with get_db().write() as session:
+            _, first = cancel(session, order_id)
+    except LookupError:
+        abort(404, f"There is no order {order_id}.")
+    except AlreadyDispatched as exc:
+        flash(f"{exc}.", "error")
+    else:
+        flash("Cancellation requested: invoicing and shipping will answer through their feeds." if first
+              else "The cancellation was requested already.", "success")
+    return redirect(url_for("views.order", order_id=order_id), 303)
 
 
 @bp.get("/feed/view")

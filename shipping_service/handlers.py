@@ -1,14 +1,60 @@
-"""What shipping does with each event of the order feed: an OrderCreated entry becomes a shipment, once."""
+"""What shipping does with each event of the order feed, publishing each effect in the same transaction:
+OrderCreated → a pending shipment (ShipmentPrepared), once; OrderCancelled → the shipment cancelled
+(ShipmentCancelled) while it is pending, or the cancellation refused (ShipmentCancellationRefused) once it is
+dispatched. And the one thing people do here: dispatch a pending shipment (ShipmentDispatched)."""
 from __future__ import annotations
 
-from common.contracts import ORDER_CREATED
-from common.service.storage import AddressColumns, OrderRecords
+from sqlalchemy.orm import Session
+
+from common.contracts import (SHIPMENT_CANCELLATION_REFUSED, SHIPMENT_CANCELLED, SHIPMENT_DISPATCHED,
+                              SHIPMENT_PREPARED, OrderCancelled)
+from common.feeds.publish.log import utcnow
+from common.service.choreography import OrderReactions, require, rfc3339
+from common.service.publishing import Publish
+from common.service.storage import AddressColumns, OrderRecords, transition
+from shipping_service.feed import PUBLISH
 from shipping_service.models import Shipment, ShipmentLine
 
-EVENT_TYPES = frozenset({ORDER_CREATED})
+REFUSAL = "the shipment was dispatched already"
+
+
+class NotDispatchable(Exception):
+    """The shipment is cancelled: it can never be dispatched."""
+
+
+def cancel_shipment(session: Session, publish: Publish, cancellation: OrderCancelled) -> None:
+    """Pending → cancelled; dispatched → refused (once); cancelled → nothing more."""
+    order_id = cancellation.id
+    require(session, Shipment, order_id)
+    moment = utcnow()
+    if transition(session, Shipment, order_id, Shipment.state == "pending", state="cancelled", cancelled=moment):
+        publish.append(session, SHIPMENT_CANCELLED, {"order_id": order_id, "cancelled": rfc3339(moment)})
+    elif transition(session, Shipment, order_id, Shipment.state == "dispatched", Shipment.refused.is_(None),
+                    refused=moment):
+        publish.append(session, SHIPMENT_CANCELLATION_REFUSED,
+                       {"order_id": order_id, "refused": rfc3339(moment), "reason": REFUSAL})
+
+
+def dispatch(session: Session, order_id: int) -> Shipment:
+    """Pending → dispatched with its ShipmentDispatched entry; dispatched already → as it is, no second entry.
+
+    LookupError when there is no such shipment, NotDispatchable when it is cancelled.
+    """
+    moment = utcnow()
+    if transition(session, Shipment, order_id, Shipment.state == "pending", state="dispatched", dispatched=moment):
+        PUBLISH.append(session, SHIPMENT_DISPATCHED, {"order_id": order_id, "dispatched": rfc3339(moment)})
+    shipment = session.get(Shipment, order_id, populate_existing=True)
+    if shipment is None:
+        raise LookupError(f"no shipment for order {order_id}")
+    if shipment.state == "cancelled":
+        raise NotDispatchable(f"the shipment for order {order_id} is cancelled: it cannot be dispatched")
+    return shipment
+
 
 SHIPMENTS = OrderRecords(
     Shipment, ShipmentLine,
     record=lambda order: AddressColumns.address_values(order.shipping_address),
     line=lambda line: {})
-handle, handle_batch = SHIPMENTS.handle, SHIPMENTS.handle_batch
+REACTIONS = OrderReactions(SHIPMENTS, PUBLISH, SHIPMENT_PREPARED, cancel_shipment)
+EVENT_TYPES = REACTIONS.event_types
+handle, handle_batch = REACTIONS.handle, REACTIONS.handle_batch

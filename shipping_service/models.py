@@ -1,12 +1,16 @@
-"""Shipping's own database: shipments and the follower's tracking tables."""
+"""Shipping's own database: shipments, the shipping feed's notifications and the follower's tracking tables."""
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, Text
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from common.contracts import ShipmentDocument
+from common.feeds import NotificationMixin, tracking_models
+from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns
-from common.feeds import tracking_models
 
 
 class Base(DeclarativeBase):
@@ -20,12 +24,20 @@ class Shipment(CustomerColumns, AddressColumns, Base):
     order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     order_url: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
+    state: Mapped[str] = mapped_column(String(20), server_default="pending")  # pending | dispatched | cancelled
+    dispatched: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a cancellation came after dispatch and was refused (the state stays dispatched).
+    refused: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lines: Mapped[list["ShipmentLine"]] = relationship(order_by="ShipmentLine.line_no", cascade="all, delete-orphan",
                                                        lazy="selectin")
 
     def to_json(self) -> dict:
-        return {"order_id": self.order_id, "customer": self.customer_json(), "shipping_address": self.address_json(),
-                "lines": [line.to_json() for line in self.lines], "order_url": self.order_url}
+        """The shipment document, checked by its published model."""
+        return ShipmentDocument.model_validate({
+            "order_id": self.order_id, "state": self.state, "customer": self.customer_json(),
+            "shipping_address": self.address_json(), "lines": [line.to_json() for line in self.lines],
+            "order_url": self.order_url}).model_dump(mode="json")
 
 
 class ShipmentLine(Base):
@@ -38,6 +50,10 @@ class ShipmentLine(Base):
 
     def to_json(self) -> dict:
         return {"item": {"id": self.item_id, "name": self.item_name}, "quantity": self.quantity}
+
+
+class Notification(NotificationMixin, Base):
+    """The shipping feed: one row per event, in position order."""
 
 
 tracking = tracking_models(Base)

@@ -8,16 +8,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from common.contracts.base import Contract, Document, SchemaVersion, Timestamp
 from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, required_text, text
 
 ORDER_CREATED = "OrderCreated"
+ORDER_CANCELLED = "OrderCancelled"
 ADDRESS_MAX = 200
 QUANTITY_MIN, QUANTITY_MAX = 1, 9999
 LINES_MAX = 1000
-RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
 Quantity = Annotated[int, Field(strict=True, ge=QUANTITY_MIN, le=QUANTITY_MAX),
                      explained(f"must be from {QUANTITY_MIN} to {QUANTITY_MAX}", int_type="must be an integer")]
@@ -27,13 +28,7 @@ PositiveQuantity = Annotated[int, Field(strict=True, ge=QUANTITY_MIN, le=QUANTIT
 AddressPart = required_text(ADDRESS_MAX)
 
 
-class _Contract(BaseModel):
-    """A published shape: unknown fields are ignored (a newer publisher may add optional ones)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Request(_Contract):
+class _Request(Contract):
     """Input from a client: an absent field is checked as null, so it gets the field's own message."""
 
     @model_validator(mode="before")
@@ -44,7 +39,7 @@ class _Request(_Contract):
         return data
 
 
-class Address(_Contract):
+class Address(Contract):
     street: AddressPart
     zip: AddressPart
     city: AddressPart
@@ -57,20 +52,20 @@ class AddressRequest(_Request, Address):
 AddressField = Annotated[AddressRequest, explained("must be an object with street, zip and city")]
 
 
-class Customer(_Contract):
+class Customer(Contract):
     id: identifier("a customer")
     first_name: text(100)
     last_name: text(100)
     email: text(254)
 
 
-class Item(_Contract):
+class Item(Contract):
     id: identifier("an item")
     name: text(200)
     price: bounded_money(MONEY_MAX)
 
 
-class Line(_Contract):
+class Line(Contract):
     item: Item
     quantity: PositiveQuantity
 
@@ -79,12 +74,15 @@ class Line(_Contract):
         return self.item.price * self.quantity
 
 
-class OrderDocument(_Contract):
+class OrderDocument(Document):
     """The order document: what `GET /api/orders/<id>` returns and an OrderCreated entry carries."""
 
     model_config = ConfigDict(title=ORDER_CREATED)
+    # The contract fixes the order document's fields to the letter and it never changes once placed, so it is
+    # read at any version but written without one (absent means 1).
+    schema_version: SchemaVersion = Field(1, exclude=True)
     id: identifier("an order")
-    created: Annotated[str, Field(pattern=RFC3339)]
+    created: Timestamp
     customer: Customer
     shipping_address: Address
     billing_address: Address
@@ -115,6 +113,14 @@ class OrderRequest(_Request):
                      Field(min_length=1, max_length=LINES_MAX),
                      explained("must be a non-empty array of {item_id, quantity}",
                                too_long=f"must hold at most {LINES_MAX} lines")]
+
+
+class OrderCancelled(Document):
+    """An OrderCancelled entry's content: the customer asked to cancel order `id` at `cancelled`."""
+
+    model_config = ConfigDict(title=ORDER_CANCELLED)
+    id: identifier("an order")
+    cancelled: Timestamp
 
 
 def order_page_url(api_url: str | None) -> str | None:

@@ -5,12 +5,21 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from common.contracts.orders import ORDER_CREATED, OrderDocument
+from common.contracts import invoices, orders, shipments
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # Every event type any atomshop feed publishes, with the model of its content.
-PUBLISHED: dict[str, type[BaseModel]] = {ORDER_CREATED: OrderDocument}
+ORDER_FEED: dict[str, type[BaseModel]] = {orders.ORDER_CREATED: orders.OrderDocument,
+                                          orders.ORDER_CANCELLED: orders.OrderCancelled}
+INVOICING_FEED: dict[str, type[BaseModel]] = {invoices.INVOICE_ISSUED: invoices.InvoiceDocument,
+                                              invoices.INVOICE_CANCELLED: invoices.InvoiceCancelled}
+SHIPPING_FEED: dict[str, type[BaseModel]] = {
+    shipments.SHIPMENT_PREPARED: shipments.ShipmentDocument,
+    shipments.SHIPMENT_DISPATCHED: shipments.ShipmentDispatched,
+    shipments.SHIPMENT_CANCELLED: shipments.ShipmentCancelled,
+    shipments.SHIPMENT_CANCELLATION_REFUSED: shipments.ShipmentCancellationRefused}
+PUBLISHED: dict[str, type[BaseModel]] = {**ORDER_FEED, **INVOICING_FEED, **SHIPPING_FEED}
 
 
 def json_schema(model: type[BaseModel], event_type: str) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from common.contracts import json_schema
 from common.feeds import FeedPublisher, FeedSpec, UnitOfWork
+from common.feeds.publish.log import NotificationLog
 from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.config import env_int
 
@@ -23,6 +26,31 @@ class Publish:
     model: type  # a NotificationMixin table on the service's Base
     spec: FeedSpec
     documents: dict[str, type[BaseModel]] = field(default_factory=dict)  # event type → model of its content
+
+    def append(self, session: Session, event_type: str, document: Any) -> Any:
+        """Add an entry in the caller's unit of work (the one holding the effect it records), its document checked
+        against its published model first: a document that breaks its contract is never published."""
+        checked = self.documents[event_type].model_validate(document).model_dump(mode="json")
+        return NotificationLog(self.model).append(session, event_type, checked)
+
+
+def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, creation: str) -> FeedSpec:
+    """The FeedSpec of a feed whose entries are each about one resource, `document[key]` its id: the resource's
+    `creation` entry is `tag:…:<noun>/<id>`, a later one `tag:…:<noun>/<id>/<EventType>`; each links to
+    `<api_path><id>`, the resource's current document."""
+    tag = "tag:atomshop.example,2026:"
+
+    def entry_id(event_type: str, document: dict) -> str:
+        suffix = "" if event_type == creation else f"/{event_type}"
+        return f"{tag}{noun}/{document[key]}{suffix}"
+
+    def entry_title(event_type: str, document: dict) -> str:
+        title = f"{noun.capitalize()} {document[key]}"
+        return title if event_type == creation else f"{title}: {event_type}"
+
+    return FeedSpec(feed_id=f"{tag}feed/{name}", title=f"atomshop {name}", author=f"atomshop {service} service",
+                    entry_id=entry_id, entry_title=entry_title,
+                    entry_path=lambda _event_type, document: f"{api_path}{document[key]}")
 
 
 def publish_config() -> dict:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
 
-from pydantic import ValidationError
-from sqlalchemy import BigInteger, Integer, Text, insert, select
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import BigInteger, Integer, Text, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,15 +36,30 @@ class Money(TypeDecorator):
         return None if value is None else (Decimal(value) * CENT).quantize(CENT)
 
 
-def read_order(entry: FeedEntry) -> OrderDocument:
-    """The order an OrderCreated entry carries, checked against its published model; ValueError says why not."""
+def read_document(entry: FeedEntry, model: type[BaseModel], what: str):
+    """The document an entry carries, checked against its published model; ValueError says why not."""
     try:
-        return OrderDocument.model_validate_json(entry.content)
+        return model.model_validate_json(entry.content)
     except ValidationError as exc:
         if exc.errors()[0]["type"] == "json_invalid":
             raise ValueError(f"content is not JSON: {exc.errors()[0]['msg']}") from None
         problems = "; ".join(f"{where}: {what}" for where, what in messages(exc).items())
-        raise ValueError(f"the order document breaks its contract: {problems}") from None
+        raise ValueError(f"the {what} breaks its contract: {problems}") from None
+
+
+def read_order(entry: FeedEntry) -> OrderDocument:
+    """The order an OrderCreated entry carries, checked against its published model; ValueError says why not."""
+    return read_document(entry, OrderDocument, "order document")
+
+
+def transition(session: Session, model, order_id: int, *conditions, **values) -> bool:
+    """Change the record of `order_id` where `conditions` hold (its state, say), in one UPDATE: True when it did.
+
+    The check and the change are one statement, so two transactions racing for the same record (a dispatch and a
+    cancellation) cannot both win: on PostgreSQL the second waits for the first and re-checks the conditions.
+    """
+    result = session.execute(update(model).where(model.order_id == order_id, *conditions).values(**values))
+    return result.rowcount == 1
 
 
 def add_once(session: Session, model, records: list[dict], line_model=None, lines: list[dict] = ()) -> set[int]:
@@ -130,8 +145,8 @@ class OrderRecords:
     record: Callable[[OrderDocument], dict]
     line: Callable[[Line], dict]
 
-    def handle_batch(self, session: Session, entries: list[FeedEntry]) -> None:
-        """Store the records of the orders in `entries` (in order) that do not exist yet."""
+    def handle_batch(self, session: Session, entries: list[FeedEntry]) -> set[int]:
+        """Store the records of the orders in `entries` (in order) that do not exist yet; returns their ids."""
         records, lines = [], []
         for entry in entries:
             order = read_order(entry)
@@ -139,8 +154,8 @@ class OrderRecords:
                             **CustomerColumns.customer_values(order.customer), **self.record(order)})
             lines += [{"order_id": order.id, "line_no": n, "item_id": line.item.id, "item_name": line.item.name,
                        "quantity": line.quantity, **self.line(line)} for n, line in enumerate(order.lines, 1)]
-        add_once(session, self.model, records, self.line_model, lines)
+        return add_once(session, self.model, records, self.line_model, lines)
 
-    def handle(self, session: Session, entry: FeedEntry) -> None:
+    def handle(self, session: Session, entry: FeedEntry) -> set[int]:
         """Store the record of the order in `entry` unless it already exists."""
-        self.handle_batch(session, [entry])
+        return self.handle_batch(session, [entry])

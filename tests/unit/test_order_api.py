@@ -176,8 +176,11 @@ def test_unknown_orders_and_methods_get_json_errors(client):
         assert response.is_json and response.get_json()["error"], path
 
 
-def test_health_reports_ok_and_the_feed_position(client):
-    assert client.get("/health").get_json() == {"status": "ok", "service": "order", "feed_position": 0}
+def test_health_reports_ok_the_feed_position_and_each_followed_feed(client):
+    health = client.get("/health").get_json()
+    assert {"status": "ok", "service": "order", "feed_position": 0}.items() <= health.items()
+    assert set(health["feeds"]) == {"invoicing", "shipping"}
+    assert all(feed["position"] == 0 for feed in health["feeds"].values())
     client.post("/api/orders", json=order_body())
     assert client.get("/health").get_json()["feed_position"] == 1
 

@@ -30,7 +30,7 @@ def test_an_order_becomes_a_shipment_to_its_shipping_address_without_prices(db):
         handle(s, entry(doc))
     with db.read() as s:
         shipment = s.get(Shipment, 9).to_json()
-    assert shipment == {"order_id": 9, "customer": doc["customer"], "shipping_address": doc["shipping_address"],
+    assert shipment == {"schema_version": 1, "order_id": 9, "state": "pending", "customer": doc["customer"], "shipping_address": doc["shipping_address"],
                         "lines": [{"item": {"id": 3, "name": "Widget"}, "quantity": 4}],
                         "order_url": "http://orders.test/api/orders/9"}
 

@@ -21,14 +21,18 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=Tru
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """What a feed is about: its identity, and how a stored document becomes an entry."""
+    """What a feed is about: its identity, and how a stored document becomes an entry.
+
+    Each callable gets the entry's event type and its document: one resource (an order) may have several entries
+    (created, cancelled), each with its own atom:id.
+    """
 
     feed_id: str
     title: str
     author: str
-    entry_id: Callable[[Any], str]
-    entry_title: Callable[[Any], str]
-    entry_path: Callable[[Any], str]  # path of the document's own resource, relative to the service root
+    entry_id: Callable[[str, Any], str]
+    entry_title: Callable[[str, Any], str]
+    entry_path: Callable[[str, Any], str]  # path of the document's own resource, relative to the service root
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,13 @@ def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: dateti
     for row in rows:
         document = json.loads(row.document)
         fe = fg.add_entry(order="append")
-        fe.id(spec.entry_id(document))
-        fe.title(spec.entry_title(document))
+        fe.id(spec.entry_id(row.event_type, document))
+        fe.title(spec.entry_title(row.event_type, document))
         fe.updated(row.created)
         fe.published(row.created)
         fe.category(term=row.event_type)
-        fe.link(href=root_url + spec.entry_path(document).lstrip("/"), rel="alternate", type="application/json")
+        fe.link(href=root_url + spec.entry_path(row.event_type, document).lstrip("/"), rel="alternate",
+                type="application/json")
         fe.content(row.document, type="text")
         entries.append((fe, row.position))
     # feedgen writes the Atom namespace as a plain `xmlns` attribute on un-namespaced elements; reparsing

@@ -1,0 +1,25 @@
+"""What every published shape shares: unknown fields ignored, frozen, and a document's schema version."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.contracts.fields import explained
+
+RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+Timestamp = Annotated[str, Field(pattern=RFC3339), explained("must be an RFC 3339 timestamp")]
+SchemaVersion = Annotated[int, Field(strict=True, ge=1), explained("must be a positive integer")]
+
+
+class Contract(BaseModel):
+    """A published shape: unknown fields are ignored (a newer publisher may add optional ones)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Document(Contract):
+    """A document an entry carries. `schema_version` grows when the publisher adds optional fields; a follower
+    reads any version, keeping the fields it knows (absent means 1: documents published before it existed)."""
+
+    schema_version: SchemaVersion = 1

@@ -1,0 +1,59 @@
+"""The invoicing feed's published language: the invoice document (InvoiceIssued) and InvoiceCancelled."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from common.contracts.base import Contract, Document, Timestamp
+from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, text
+from common.contracts.orders import LINES_MAX, QUANTITY_MAX, Address, Customer, Item, PositiveQuantity
+
+INVOICE_ISSUED = "InvoiceIssued"
+INVOICE_CANCELLED = "InvoiceCancelled"
+INVOICE_STATES = ("issued", "cancelled")
+TOTAL_MAX = MONEY_MAX * QUANTITY_MAX * LINES_MAX
+
+
+class InvoiceLine(Contract):
+    item: Item
+    quantity: PositiveQuantity
+    amount: bounded_money(MONEY_MAX * QUANTITY_MAX)
+
+    @model_validator(mode="after")
+    def _amount_is_price_times_quantity(self) -> InvoiceLine:
+        if self.item.price * self.quantity != self.amount:
+            raise PydanticCustomError("atomshop", "amount {amount} is not price × quantity",
+                                      {"amount": str(self.amount)})
+        return self
+
+
+class InvoiceDocument(Document):
+    """The invoice document: what `GET /api/invoices/<order_id>` returns and an InvoiceIssued entry carries."""
+
+    model_config = ConfigDict(title=INVOICE_ISSUED)
+    order_id: identifier("an order")
+    state: Literal[INVOICE_STATES]
+    customer: Customer
+    billing_address: Address
+    lines: Annotated[list[InvoiceLine], Field(min_length=1, max_length=LINES_MAX),
+                     explained(f"must be a non-empty list of at most {LINES_MAX} lines")]
+    total: bounded_money(TOTAL_MAX)
+    order_url: text(2000) | None = None
+
+    @model_validator(mode="after")
+    def _total_is_the_sum_of_the_lines(self) -> InvoiceDocument:
+        if sum((line.amount for line in self.lines), Decimal("0.00")) != self.total:
+            raise PydanticCustomError("atomshop", "total {total} is not the sum of the lines",
+                                      {"total": str(self.total)})
+        return self
+
+
+class InvoiceCancelled(Document):
+    """An InvoiceCancelled entry's content: the invoice of order `order_id` was cancelled at `cancelled`."""
+
+    model_config = ConfigDict(title=INVOICE_CANCELLED)
+    order_id: identifier("an order")
+    cancelled: Timestamp

@@ -1,0 +1,107 @@
+"""An order's status as the order service has heard it from the other services' feeds, and its cancellation.
+
+Nothing here calls another service: the status is what the followers stored (order_service/handlers.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_
+from sqlalchemy.orm import Session
+
+from common.contracts import ORDER_CANCELLED
+from common.feeds.publish.log import utcnow
+from common.service.choreography import rfc3339
+from common.service.storage import transition
+from order_service.feed import PUBLISH
+from order_service.models import Order, OrderStatus
+
+
+class AlreadyDispatched(Exception):
+    """The order service knows the shipment left: a cancellation can no longer be asked for."""
+
+
+def cancellation_state(status: OrderStatus) -> str | None:
+    """requested → done once invoice and shipment are both cancelled, refused once shipping refused."""
+    if status.cancel_requested is None:
+        return None
+    if status.cancellation_refused is not None:
+        return "refused"
+    if status.invoice_state == "cancelled" and status.shipment_state == "cancelled":
+        return "done"
+    return "requested"
+
+
+def status_document(status: OrderStatus) -> dict:
+    """`GET /api/orders/<id>/status`: null where nothing has been heard yet."""
+    def part(state: str | None, url: str | None) -> dict | None:
+        return None if state is None else {"state": state, "url": url}
+
+    cancellation = None
+    if status.cancel_requested is not None:
+        cancellation = {"state": cancellation_state(status), "requested": rfc3339(status.cancel_requested)}
+    return {"order_id": status.order_id, "invoice": part(status.invoice_state, status.invoice_url),
+            "shipment": part(status.shipment_state, status.shipment_url), "cancellation": cancellation}
+
+
+def status_of(session: Session, order_id: int) -> OrderStatus:
+    """The order's status row; LookupError for an unknown order."""
+    status = session.get(OrderStatus, order_id, populate_existing=True)
+    if status is None:
+        raise LookupError(f"no order with id {order_id}")
+    return status
+
+
+def cancel(session: Session, order_id: int) -> tuple[OrderStatus, bool]:
+    """Ask for the order's cancellation: an OrderCancelled entry the first time (True), nothing more after.
+
+    The check (not asked yet, not known to be dispatched) and the change are one UPDATE, so two cancels, or a
+    cancel and the follower hearing ShipmentDispatched, cannot both win. AlreadyDispatched when the shipment is
+    known to have left and no cancellation was asked for before.
+    """
+    moment = utcnow()
+    first = transition(session, OrderStatus, order_id, OrderStatus.cancel_requested.is_(None),
+                       or_(OrderStatus.shipment_state.is_(None), OrderStatus.shipment_state != "dispatched"),
+                       cancel_requested=moment)
+    if first:
+        PUBLISH.append(session, ORDER_CANCELLED, {"id": order_id, "cancelled": rfc3339(moment)})
+    status = status_of(session, order_id)
+    if status.cancel_requested is None:
+        raise AlreadyDispatched(f"order {order_id} was dispatched already: it can no longer be cancelled")
+    return status, first
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the order page's timeline."""
+
+    at: datetime | None  # None: not happened yet
+    text: str
+    link: str | None = None
+
+    def __post_init__(self):
+        # A link that came from another service's feed is a link only when it is http or https.
+        if self.link and urlsplit(self.link).scheme.lower() not in ("http", "https"):
+            object.__setattr__(self, "link", None)
+
+
+def timeline(order: Order, status: OrderStatus) -> list[Step]:
+    """What happened to the order, in time order, then what is still awaited."""
+    done = [Step(order.created, "Order placed")]
+    facts = [(status.cancel_requested, "Cancellation requested", None),
+             (status.invoiced, "Invoice issued", status.invoice_url),
+             (status.invoice_cancelled, "Invoice cancelled", status.invoice_url),
+             (status.shipment_prepared, "Shipment prepared", status.shipment_url),
+             (status.dispatched, "Shipment dispatched", status.shipment_url),
+             (status.shipment_cancelled, "Shipment cancelled", status.shipment_url),
+             (status.cancellation_refused, "Cancellation refused: the shipment was dispatched already",
+              status.shipment_url)]
+    done += sorted((Step(at, text, link) for at, text, link in facts if at is not None), key=lambda s: s.at)
+    awaited = []
+    if status.invoice_state is None:
+        awaited.append(Step(None, "Invoice: waiting for the invoicing feed"))
+    if status.shipment_state is None:
+        awaited.append(Step(None, "Shipment: waiting for the shipping feed"))
+    return done + awaited
