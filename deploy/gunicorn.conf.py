@@ -1,11 +1,11 @@
 """gunicorn settings for every atomshop service (`gunicorn --config deploy/gunicorn.conf.py 'order_service.app:create_app()'`).
 
-The scheduled feed poller runs once per consumer instance. A consumer's app lists its poller in
-app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts it in the worker after the app
-is loaded and stops it when the worker exits. So a consumer runs ONE worker process and takes its
-concurrency from threads (`--workers 1 --threads 8`) and scales out as more instances; a consumer started
-with more workers refuses to boot rather than poll twice. The order service has no background tasks and
-scales its workers freely.
+The scheduled feed pollers run once per instance. A follower's app lists its pollers in
+app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts them in the worker after the app
+is loaded and stops them when the worker exits. Every service follows a feed (the order service follows
+invoicing and shipping), so each runs ONE worker process and takes its concurrency from threads
+(`--workers 1 --threads 8`) and scales out as more instances; a follower started with more workers refuses
+to boot rather than poll twice.
 """
 import logging
 import os

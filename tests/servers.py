@@ -250,25 +250,33 @@ class GunicornServices(Managed):
     """The three services under gunicorn on a PostgreSQL cluster, one database per service, the way compose runs
     them: the consumers read the order feed through the front door at `door_port` (start it with front_door()).
 
-    Each consumer runs `consumer_instances` instances, each `--workers 1` (one scheduled poller per instance) on
-    the service's one database and data folder (its SECRET_KEY file), like a compose service scaled with --scale.
+    Every service follows a feed now, so each instance runs `--workers 1` (one scheduled poller per instance) on
+    the service's one database and data folder (its SECRET_KEY file), like a compose service scaled with --scale:
+    `order_instances` of the order service, `consumer_instances` of invoicing and of shipping. Each reads the
+    feeds it follows through the front door.
     """
 
-    def __init__(self, postgres: PostgresServer, workdir: Path, order_workers: int = 2, consumer_instances: int = 1,
+    def __init__(self, postgres: PostgresServer, workdir: Path, order_instances: int = 1, consumer_instances: int = 1,
                  threads: int = 4, poll_interval: float = 1.0, page_size: int | None = None,
                  secrets: dict[str, str] | None = None):
         self.door_port = free_port()
         self.secrets = secrets or {}  # FEED_TOKEN, ADMIN_PASSWORD: given to every service (and the door)
-        feed_url = f"http://127.0.0.1:{self.door_port}/order/feed"
-        order_env = {"DATABASE_URL": postgres.create_database(), **self.secrets}
+        door = f"http://127.0.0.1:{self.door_port}"
+        feed_url = f"{door}/order/feed"
+        order_env = {"DATABASE_URL": postgres.create_database(), "POLL_INTERVAL": str(poll_interval),
+                     "INVOICING_FEED_URL": f"{door}/invoicing/feed", "SHIPPING_FEED_URL": f"{door}/shipping/feed",
+                     **self.secrets}
         if page_size:
             order_env["FEED_PAGE_SIZE"] = str(page_size)
-        self.order = GunicornProcess("order_service.app:create_app()", workdir / "order", env=order_env,
-                                     workers=order_workers, threads=threads, name="order")
+        self.orders = [GunicornProcess("order_service.app:create_app()", workdir / "order", env=order_env,
+                                       workers=1, threads=threads, name="order") for _ in range(order_instances)]
+        self.order = self.orders[0]
         self.consumers: dict[str, list[GunicornProcess]] = {}
         for name in ("invoicing", "shipping"):
             env = {"DATABASE_URL": postgres.create_database(), "POLL_INTERVAL": str(poll_interval),
                    "ORDER_FEED_URL": feed_url, **self.secrets}
+            if page_size:
+                env["FEED_PAGE_SIZE"] = str(page_size)
             self.consumers[name] = [
                 GunicornProcess(f"{name}_service.app:create_app()", workdir / name, env=env, workers=1,
                                 threads=threads, name=name)
@@ -284,9 +292,9 @@ class GunicornServices(Managed):
         return self.consumers["shipping"]
 
     def start(self) -> "GunicornServices":
-        """The order service, then every consumer instance at once (they migrate their databases in turn)."""
+        """The order service, then every other instance at once (they migrate their databases in turn)."""
         self._started.append(self.order.start())
-        instances = [instance for group in self.consumers.values() for instance in group]
+        instances = [*self.orders[1:], *(instance for group in self.consumers.values() for instance in group)]
         for instance in instances:
             self._started.append(instance.start(wait=False))
         for instance in instances:
@@ -295,7 +303,7 @@ class GunicornServices(Managed):
 
     def front_door(self) -> NginxServer:
         """An nginx (not started) with the repo's config on door_port, in front of every instance."""
-        return NginxServer(order=f"127.0.0.1:{self.order.port}",
+        return NginxServer(order=[f"127.0.0.1:{o.port}" for o in self.orders],
                            invoicing=[f"127.0.0.1:{i.port}" for i in self.invoicing],
                            shipping=[f"127.0.0.1:{i.port}" for i in self.shipping], port=self.door_port,
                            feed_token=self.secrets.get("FEED_TOKEN", ""))

@@ -12,7 +12,7 @@ import time
 
 from common.service.config import data_dir
 
-# (package, default port); consumers are told where the order feed is.
+# (package, default port); each follower is told where the feeds it follows are.
 SERVICES = [("order_service", 8081), ("invoicing_service", 8082), ("shipping_service", 8083)]
 STOP_GRACE_SECONDS = 10
 
@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     ports = {package: getattr(args, package) for package, _ in SERVICES}
     env = dict(os.environ)
     env["ATOMSHOP_DATA_DIR"] = str(data_dir())
-    env.setdefault("ORDER_FEED_URL", f"http://{args.host}:{ports['order_service']}/feed")
+    # Each follower is told where the feeds it follows are: invoicing and shipping the order feed, the order
+    # service the invoicing and shipping feeds.
+    for variable, package in (("ORDER_FEED_URL", "order_service"), ("INVOICING_FEED_URL", "invoicing_service"),
+                              ("SHIPPING_FEED_URL", "shipping_service")):
+        env.setdefault(variable, f"http://{args.host}:{ports[package]}/feed")
     for package, _ in SERVICES:  # the pages' navigation between the services (common/web.py)
         env.setdefault(package.split("_")[0].upper() + "_SERVICE_URL", f"http://{args.host}:{ports[package]}/")
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -32,7 +32,8 @@ def _children(pid: int) -> list[int]:
 
 def test_atomshop_up_runs_the_three_services_an_order_flows_through_and_ctrl_c_stops_them_all(tmp_path):
     ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
-    env = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL")}
+    feeds = ("ORDER_FEED_URL", "INVOICING_FEED_URL", "SHIPPING_FEED_URL")
+    env = {k: v for k, v in os.environ.items() if k not in (*feeds, "DATABASE_URL")}
     env.update(ATOMSHOP_DATA_DIR=str(tmp_path / "data"), POLL_INTERVAL="0.5")
     cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
         [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
@@ -55,6 +56,10 @@ def test_atomshop_up_runs_the_three_services_an_order_flows_through_and_ctrl_c_s
         for name, kind in (("invoicing", "invoices"), ("shipping", "shipments")):
             wait_until(lambda: requests.get(f"{urls[name]}/api/{kind}/{order_id}", timeout=2).ok, 20,
                        message=f"the {kind[:-1]} of order {order_id}")
+        # The status flows back: the order service follows the invoicing and shipping feeds on the ports it was given.
+        status_url = f"{urls['order']}/api/orders/{order_id}/status"
+        wait_until(lambda: all(requests.get(status_url, timeout=2).json()[part] for part in ("invoice", "shipment")),
+                   20, message=f"the status of order {order_id} to come back from invoicing and shipping")
         # Each service's pages link to the other two on the ports this run gave them.
         page = requests.get(urls["invoicing"] + "/", timeout=5).text
         assert urls["order"] + "/" in page and urls["shipping"] + "/" in page

@@ -82,8 +82,8 @@ def test_the_services_are_built_from_the_repo_and_served_by_gunicorn_with_the_re
         assert "http://127.0.0.1:8000/health" in healthcheck
 
 
-def test_a_consumer_runs_one_gunicorn_worker_so_one_poller_per_instance(compose):
-    for name in CONSUMERS:
+def test_every_follower_runs_one_gunicorn_worker_so_one_poller_per_instance(compose):
+    for name in SERVICES:  # the order service follows the invoicing and shipping feeds
         command = _command(compose["services"][name])
         assert command[command.index("--workers") + 1] == "1", name
 
@@ -99,6 +99,12 @@ def test_only_nginx_is_published_on_port_8080(compose):
     ports = compose["services"]["nginx"]["ports"]
     assert [(int(p["published"]), int(p["target"])) for p in ports] == [(8080, 8080)]
     assert compose["services"]["nginx"]["environment"]["NGINX_PORT"] == "8080"
+
+
+def test_the_order_service_reads_the_invoicing_and_shipping_feeds_through_nginx(compose):
+    environment = compose["services"]["order"]["environment"]
+    assert environment["INVOICING_FEED_URL"] == "http://nginx:8080/invoicing/feed"
+    assert environment["SHIPPING_FEED_URL"] == "http://nginx:8080/shipping/feed"
 
 
 def test_the_consumers_read_the_order_feed_through_nginx(compose):
@@ -169,7 +175,8 @@ def _variables_the_code_reads() -> set[str]:
 
 def test_every_variable_compose_sets_on_a_service_is_one_the_code_reads(compose):
     known = _variables_the_code_reads()
-    assert {"DATABASE_URL", "ORDER_FEED_URL", "POLL_INTERVAL", "SECRET_KEY"} <= known
+    assert {"DATABASE_URL", "ORDER_FEED_URL", "INVOICING_FEED_URL", "SHIPPING_FEED_URL", "POLL_INTERVAL",
+            "SECRET_KEY"} <= known
     for name in SERVICES:
         unknown = set(compose["services"][name]["environment"]) - known
         assert not unknown, f"{name}: compose sets {unknown}, which nothing reads (a typo?)"

@@ -110,7 +110,7 @@ needs_consumer = pytest.mark.skipif(not _built("order_service", "invoicing_servi
 @needs_consumer
 def test_a_consumer_under_gunicorn_polls_the_feed_on_its_schedule_exactly_once(tmp_path):
     interval, window = 0.5, 6.0
-    with GunicornProcess("order_service.app:create_app()", tmp_path / "order", workers=2, name="order") as order, \
+    with GunicornProcess("order_service.app:create_app()", tmp_path / "order", workers=1, name="order") as order, \
             GunicornProcess("invoicing_service.app:create_app()", tmp_path / "invoicing", workers=1, threads=4,
                             name="invoicing",
                             env={"ORDER_FEED_URL": order.url + "/feed", "POLL_INTERVAL": str(interval)}) as consumer:

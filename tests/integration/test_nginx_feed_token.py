@@ -17,7 +17,7 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 def test_the_door_serves_cached_archives_only_with_the_token_and_the_consumers_follow_with_it(postgres, tmp_path):
     secrets = {"FEED_TOKEN": TOKEN, "ADMIN_PASSWORD": PASSWORD}
-    with GunicornServices(postgres, tmp_path, order_workers=1, poll_interval=0.5, page_size=PAGE_SIZE,
+    with GunicornServices(postgres, tmp_path, order_instances=1, poll_interval=0.5, page_size=PAGE_SIZE,
                           secrets=secrets) as services, services.front_door() as door:
         order = door.url + "/order"
         assert requests.post(order + "/api/orders", json={}, timeout=10).status_code == 401

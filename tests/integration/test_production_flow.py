@@ -1,5 +1,5 @@
 """The whole system in production shape, as compose.yaml runs it: PostgreSQL (a database per service, schemas from
-the services' own migrations), the order service under gunicorn with several workers, two instances each of
+the services' own migrations), three instances of the order service under gunicorn (it follows feeds too), two instances each of
 invoicing and shipping (`--workers 1`, so one scheduled poller per instance) reading the feed through nginx with
 the repo's config, and every request from the outside going through nginx."""
 from __future__ import annotations
@@ -31,8 +31,8 @@ FORM = {"customer_id": "3", "shipping_street": "7 <Form> Street", "shipping_zip"
 
 @pytest.fixture(scope="module")
 def system(postgres, tmp_path_factory):
-    """Services under gunicorn (order: 3 workers; invoicing and shipping: 2 instances each) behind nginx."""
-    with GunicornServices(postgres, tmp_path_factory.mktemp("production"), order_workers=3, consumer_instances=2,
+    """Services under gunicorn (order: 3 instances; invoicing and shipping: 2 each) behind nginx."""
+    with GunicornServices(postgres, tmp_path_factory.mktemp("production"), order_instances=3, consumer_instances=2,
                           threads=4, poll_interval=POLL_INTERVAL, page_size=PAGE_SIZE) as services:
         with services.front_door() as door:
             yield services, door
