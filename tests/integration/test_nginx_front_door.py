@@ -20,7 +20,7 @@ ADDRESS = {"street": "1 Main St", "zip": "12345", "city": "Springfield"}
 @pytest.fixture(scope="module")
 def backends(postgres, tmp_path_factory):
     """The three services under gunicorn on PostgreSQL, the consumers reading the feed through the door's port."""
-    with GunicornServices(postgres, tmp_path_factory.mktemp("front-door"), order_instances=2, poll_interval=1.0,
+    with GunicornServices(postgres, tmp_path_factory.mktemp("front-door"), order_instances=1, poll_interval=1.0,
                           page_size=PAGE_SIZE) as services:
         yield services
 
