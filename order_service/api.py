@@ -6,9 +6,9 @@ import json
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.db import get_db
 from common.service.security import accepts_feed_token
-from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.models import Customer, Item, Order
 from order_service.orders import (InvalidOrder, customer_document, item_document, order_document,
                                   parse_order_json, place_order)

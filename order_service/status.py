@@ -82,9 +82,13 @@ class Step:
     link: str | None = None
 
     def __post_init__(self):
-        # A link that came from another service's feed is a link only when it is http or https.
-        if self.link and urlsplit(self.link).scheme.lower() not in ("http", "https"):
-            object.__setattr__(self, "link", None)
+        # A link that came from another service's feed is a link only when it is http or https; for people, it
+        # leads to the resource's page next to its JSON document (…/api/invoices/7 → …/invoices/7).
+        link = self.link if self.link and urlsplit(self.link).scheme.lower() in ("http", "https") else None
+        if link:
+            head, api, tail = link.rpartition("/api/")
+            link = f"{head}/{tail}" if api else link
+        object.__setattr__(self, "link", link)
 
 
 def timeline(order: Order, status: OrderStatus) -> list[Step]:

@@ -123,7 +123,8 @@ def poll_now():
         flash(f"Poll failed: {error[1]}", "error")
     else:
         titles = " and ".join(f.title for f in followers())
-        flash(f"Polled {titles}: {processed} new order(s) handled.", "success")
+        noun = "order(s)" if [f.name for f in followers()] == ["orders"] else "entries"
+        flash(f"Polled {titles}: {processed} new {noun} handled.", "success")
     return redirect(_back())
 
 

@@ -43,7 +43,8 @@ def saga_run(tmp_path, databases: dict[str, str] | None, orders: int, kills: int
         for name, process in shop.services.items():
             health = requests.get(process.url + "/health", timeout=10).json()
             assert health.get("dead_letters", 0) == 0, (name, health)
-        return {**figures, "database": "postgresql" if databases else "sqlite", "cancel_requests": len(cancel),
+        return {**figures, "orders_answered_201": len(load.created),
+                "database": "postgresql" if databases else "sqlite", "cancel_requests": len(cancel),
                 "dispatch_requests": len(dispatch), "both_racing": len(set(cancel) & set(dispatch)),
                 "kills": dict(killer.kills), "seconds": round(time.monotonic() - started, 1)}
     except BaseException:

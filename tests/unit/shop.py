@@ -13,7 +13,6 @@ import responses
 from flask import Flask
 
 from common.feeds.publish.publisher import PUBLISHER_KEY
-
 from invoicing_service.app import create_app as create_invoicing
 from order_service.app import create_app as create_order
 from shipping_service.app import create_app as create_shipping

@@ -8,16 +8,17 @@ import jsonschema
 import pytest
 import responses
 
-from common.contracts import INVOICE_ISSUED, INVOICING_FEED, InvoiceDocument, ORDER_CANCELLED
+from common.contracts import INVOICE_ISSUED, INVOICING_FEED, ORDER_CANCELLED, InvoiceDocument
+from common.feeds.follow.client import FeedClient
+from common.feeds.follow.follower import FeedFollower
 from common.feeds.publish.log import NotificationLog
 from common.service.db import Database
 from invoicing_service import handlers as invoicing_handlers
 from invoicing_service.feed import PUBLISH as INVOICING_PUBLISH
 from invoicing_service.models import Base as InvoicingBase
-from invoicing_service.models import Invoice, Notification as InvoicingNotification
+from invoicing_service.models import Invoice
+from invoicing_service.models import Notification as InvoicingNotification
 from invoicing_service.models import tracking as invoicing_tracking
-from common.feeds.follow.client import FeedClient
-from common.feeds.follow.follower import FeedFollower
 from tests.unit.follower_feed import FEED_URL, FakeFeed, entry_xml
 from tests.unit.shop import Shop
 
@@ -57,7 +58,8 @@ def test_an_order_cancelled_is_never_applied_before_its_order_created_under_catc
 def test_an_order_cancelled_ahead_of_its_order_created_cannot_be_applied(tmp_path, rsps):
     # The planted case the feed's order rules out: the cancellation is retried, then kept as a dead letter.
     feed = FakeFeed(rsps, size=3, count=2)
-    feed.entry_overrides[1] = entry_xml(1, 1, ORDER_CANCELLED, json.dumps({"id": 1, "cancelled": "2026-01-01T00:00:00Z"}))
+    cancellation = json.dumps({"id": 1, "cancelled": "2026-01-01T00:00:00Z"})
+    feed.entry_overrides[1] = entry_xml(1, 1, ORDER_CANCELLED, cancellation)
     feed.entry_overrides[2] = entry_xml(2, 1)
     db = Database(f"sqlite:///{tmp_path / 'invoicing.db'}", InvoicingBase)
     db.create_all()

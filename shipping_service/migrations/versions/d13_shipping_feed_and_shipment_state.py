@@ -7,9 +7,8 @@ Create Date: 2026-11-22 19:24:25.499095
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = 'd13_shipping_feed'
