@@ -4,9 +4,16 @@ from common.contracts.fields import messages
 from common.contracts.invoices import INVOICE_CANCELLED, INVOICE_ISSUED, InvoiceCancelled, InvoiceDocument
 from common.contracts.orders import ORDER_CANCELLED, ORDER_CREATED, OrderCancelled, OrderDocument, OrderRequest
 from common.contracts.schemas import INVOICING_FEED, ORDER_FEED, PUBLISHED, SHIPPING_FEED, json_schema
-from common.contracts.shipments import (SHIPMENT_CANCELLATION_REFUSED, SHIPMENT_CANCELLED, SHIPMENT_DISPATCHED,
-                                        SHIPMENT_PREPARED, ShipmentCancellationRefused, ShipmentCancelled,
-                                        ShipmentDispatched, ShipmentDocument)
+from common.contracts.shipments import (
+                                        SHIPMENT_CANCELLATION_REFUSED,
+                                        SHIPMENT_CANCELLED,
+                                        SHIPMENT_DISPATCHED,
+                                        SHIPMENT_PREPARED,
+                                        ShipmentCancellationRefused,
+                                        ShipmentCancelled,
+                                        ShipmentDispatched,
+                                        ShipmentDocument,
+)
 
 __all__ = ["Document", "INVOICE_CANCELLED", "INVOICE_ISSUED", "INVOICING_FEED", "InvoiceCancelled",
            "InvoiceDocument", "ORDER_CANCELLED", "ORDER_CREATED", "ORDER_FEED", "OrderCancelled", "OrderDocument",

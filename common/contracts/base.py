@@ -1,9 +1,11 @@
 """What every published shape shares: unknown fields ignored, frozen, and a document's schema version."""
 from __future__ import annotations
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from common.contracts.fields import explained
 
@@ -23,3 +25,9 @@ class Document(Contract):
     reads any version, keeping the fields it knows (absent means 1: documents published before it existed)."""
 
     schema_version: SchemaVersion = 1
+
+
+def check_total(amounts: Iterable[Decimal], total: Decimal) -> None:
+    """A document's total must be the sum of its lines' amounts."""
+    if sum(amounts, Decimal("0.00")) != total:
+        raise PydanticCustomError("atomshop", "total {total} is not the sum of the lines", {"total": str(total)})

@@ -5,8 +5,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, PlainSerializer, ValidationError, WithJsonSchema, WrapValidator
-from pydantic import Field
+from pydantic import AfterValidator, Field, PlainSerializer, ValidationError, WithJsonSchema, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from common.contracts.money import format_money, to_money

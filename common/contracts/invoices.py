@@ -1,13 +1,12 @@
 """The invoicing feed's published language: the invoice document (InvoiceIssued) and InvoiceCancelled."""
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from common.contracts.base import Contract, Document, Timestamp
+from common.contracts.base import Contract, Document, Timestamp, check_total
 from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, text
 from common.contracts.orders import LINES_MAX, QUANTITY_MAX, Address, Customer, Item, PositiveQuantity
 
@@ -45,9 +44,7 @@ class InvoiceDocument(Document):
 
     @model_validator(mode="after")
     def _total_is_the_sum_of_the_lines(self) -> InvoiceDocument:
-        if sum((line.amount for line in self.lines), Decimal("0.00")) != self.total:
-            raise PydanticCustomError("atomshop", "total {total} is not the sum of the lines",
-                                      {"total": str(self.total)})
+        check_total((line.amount for line in self.lines), self.total)
         return self
 
 

@@ -9,9 +9,8 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
 
-from common.contracts.base import Contract, Document, SchemaVersion, Timestamp
+from common.contracts.base import Contract, Document, SchemaVersion, Timestamp, check_total
 from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, required_text, text
 
 ORDER_CREATED = "OrderCreated"
@@ -92,9 +91,7 @@ class OrderDocument(Document):
 
     @model_validator(mode="after")
     def _total_is_the_sum_of_the_lines(self) -> OrderDocument:
-        if sum((line.amount for line in self.lines), Decimal("0.00")) != self.total:
-            raise PydanticCustomError("atomshop", "total {total} is not the sum of the lines",
-                                      {"total": str(self.total)})
+        check_total((line.amount for line in self.lines), self.total)
         return self
 
 
