@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import or_
 from sqlalchemy.orm import Session
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from common.contracts import ORDER_CANCELLED
 from common.feeds.publish.log import utcnow
 from common.service.choreography import rfc3339
+from common.service.security import http_link
 from common.service.storage import transition
 from order_service.feed import PUBLISH
 from order_service.models import Order, OrderStatus
@@ -84,7 +84,7 @@ class Step:
     def __post_init__(self):
         # A link that came from another service's feed is a link only when it is http or https; for people, it
         # leads to the resource's page next to its JSON document (…/api/invoices/7 → …/invoices/7).
-        link = self.link if self.link and urlsplit(self.link).scheme.lower() in ("http", "https") else None
+        link = http_link(self.link)
         if link:
             head, api, tail = link.rpartition("/api/")
             link = f"{head}/{tail}" if api else link
