@@ -241,3 +241,23 @@ def test_a_herd_of_pollers_costs_the_origin_about_one_request_per_cache_period(d
     # Micro-caching delays a new entry by at most about one cache period.
     wait_until(lambda: f"order/{new['id']}" in requests.get(feed_url, timeout=10).text, period + 3,
                message="the new order to appear in the feed through the door")
+
+
+@pytest.mark.parametrize("service, resource", [("invoicing", "invoices"), ("shipping", "shipments")])
+def test_the_invoicing_and_shipping_feeds_and_their_archives_are_served_and_cached_by_the_door(door, backends,
+                                                                                               service, resource):
+    place_orders(backends.order.url, PAGE_SIZE + 1)  # a full archive page in each consumer's feed too
+    wait_for_consumers_to_catch_up(backends)
+    door_url = door.url.replace("127.0.0.1", "localhost")  # a cache key of its own (see the archive test)
+    current = requests.get(f"{door_url}/{service}/feed", timeout=10)
+    assert current.status_code == 200 and current.headers["X-Cache-Status"] in ("MISS", "EXPIRED")
+    links = feed_links(feedparser.parse(current.content))
+    assert links["self"] == f"{door_url}/{service}/feed"  # the service saw the door's prefix
+    archive_url = links["prev-archive"]
+    assert archive_url.startswith(f"{door_url}/{service}/feed/pages/")
+    first, again = requests.get(archive_url, timeout=10), requests.get(archive_url, timeout=10)
+    assert first.status_code == again.status_code == 200 and max_age(first) >= 86400
+    assert again.headers["X-Cache-Status"] == "HIT" and again.content == first.content
+    entry = feedparser.parse(first.content).entries[0]
+    [alternate] = [link.href for link in entry.links if link.rel == "alternate"]
+    assert alternate.startswith(f"{door_url}/{service}/api/{resource}/")
