@@ -8,7 +8,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.service.db import service_metadata
 from common.contracts.money import format_money
-from common.service.storage import AddressColumns, CustomerColumns, Money
+from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, Money
 from common.feeds import tracking_models
 
 
@@ -16,7 +16,7 @@ class Base(DeclarativeBase):
     metadata = service_metadata()
 
 
-class Invoice(CustomerColumns, AddressColumns, Base):
+class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     """One per order (order_id is the key, so never two); the address is the billing address."""
 
     __tablename__ = "invoices"

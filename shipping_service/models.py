@@ -5,7 +5,7 @@ from sqlalchemy import ForeignKey, Integer, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.service.db import service_metadata
-from common.service.storage import AddressColumns, CustomerColumns
+from common.service.storage import AddressColumns, CustomerColumns, DigestColumn
 from common.feeds import tracking_models
 
 
@@ -13,7 +13,7 @@ class Base(DeclarativeBase):
     metadata = service_metadata()
 
 
-class Shipment(CustomerColumns, AddressColumns, Base):
+class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
     """One per order (order_id is the key, so never two); the address is the shipping address."""
 
     __tablename__ = "shipments"

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page, sniff_prev_archive
+from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page
+from common.feeds.follow.errors import PageGone
+from common.feeds.follow.prescan import prescan
+
+__all__ = ["PageGone", "PassWalker"]
 
 
 class PassWalker:
     """The pages of one pass of a follower; `executor` (one worker) overlaps network and parsing with handling."""
 
     def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int):
+        """`max_pages`: the most pages walked back in one pass."""
         self.client = client
         self.executor = executor
         self.max_pages = max_pages
@@ -18,6 +23,7 @@ class PassWalker:
         # by the time /feed answers, so its own URL must stay followable from the next page.
         self.seen: set[str] = set()
         self._guess: tuple[str, Future] | None = None
+        self.back_pages = 0
 
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """The page at `url`, or None for 304 Not Modified to `etag`."""
@@ -30,10 +36,15 @@ class PassWalker:
     def back(self, url: str, speculate: bool) -> Page:
         """The page at `url` (a prev-archive link), using a speculative download of it if one is under way.
 
-        A new consumer walks back to the oldest page, so while it parses a page it already downloads the one
-        its head names as prev-archive (`speculate`); the download is used only if the parsed link agrees.
+        A new consumer walks back to the oldest page, so while feedparser parses a page it already downloads the
+        one the page's own XML names as prev-archive (`speculate`), as the pre-scan read it: never a URL in a
+        comment, never one off the feed's origin. The download is used only if the full parse agrees.
         """
         self._check_link(url)
+        self.back_pages += 1
+        if self.back_pages > self.max_pages:
+            raise FeedError(f"more than {self.max_pages} pages walked back in one pass without reaching the "
+                            f"position; giving up at {url}")
         guess, self._guess = self._guess, None
         if guess is not None and guess[0] == url:
             got = guess[1].result()
@@ -45,11 +56,12 @@ class PassWalker:
             raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
         body, etag, final_url = got
         self.seen.add(final_url)
-        if speculate:
-            nxt = sniff_prev_archive(body)
-            if nxt and nxt not in self.seen:
-                self._guess = (nxt, self.executor.submit(self.client.download, nxt))
-        return parse_page(final_url, body, etag)
+        scan = prescan(final_url, body)
+        nxt = scan.links.get("prev-archive")
+        origin = self.client.origin
+        if speculate and nxt and nxt not in self.seen and (origin is None or origin.holds(nxt)):
+            self._guess = (nxt, self.executor.submit(self.client.download, nxt))
+        return parse_page(final_url, body, etag, scan)
 
     def settle(self) -> None:
         """Wait for a speculative download still under way, so none runs into the next pass."""
@@ -81,5 +93,6 @@ class PassWalker:
     def _check_link(self, url: str) -> None:
         if url in self.seen:
             raise FeedError(f"link loop: {url} was reached twice in one pass")
-        if len(self.seen) >= self.max_pages:
-            raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
+        origin = self.client.origin
+        if origin is not None:
+            origin.check(url)
