@@ -131,14 +131,17 @@ class FeedFollower:
     def _acquire(self, wait: float | None) -> bool:
         if self._lock.acquire(blocking=False):
             return True
-        if wait is not None and wait <= 0:
+        if wait is None:
+            self._lock.acquire()
+            return True
+        if wait <= 0:
             return False
         with self._waiters_lock:
-            if self._waiters >= MAX_WAITERS:
+            if self._waiters >= MAX_WAITERS:  # callers with a time limit (HTTP requests) never pile up
                 return False
             self._waiters += 1
         try:
-            return self._lock.acquire(timeout=-1 if wait is None else wait)
+            return self._lock.acquire(timeout=wait)
         finally:
             with self._waiters_lock:
                 self._waiters -= 1

@@ -27,10 +27,15 @@ def verdict(page: Page, state: Tracked) -> tuple[str | None, FeedEntry | None]:
         return None, None
     entry = page.entry_at(p)
     if entry is None:
-        if page.last is not None and page.last > p:
+        if page.first is None:
+            now = "is empty"
+        elif page.first > p:
+            now = f"begins at position {page.first}"
+        elif page.last < p:
+            now = f"ends at position {page.last}"
+        else:
             return f"{page.url} skips position {p} (a gap in the feed)", None
-        end = f"ends at position {page.last}" if page.last else "is empty"
-        return (f"the feed {end}, but this follower has handled entries up to position {p}: the feed's history "
+        return (f"the feed {now}, but this follower has handled entries up to position {p}: the feed's history "
                 "was rewritten (its database recreated or restored from a backup?)"), None
     if state.entry_id is None:
         return None, entry
