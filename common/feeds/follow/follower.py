@@ -46,6 +46,7 @@ from common.feeds.follow.errors import FollowerHalted, PassRunning, Stopped
 from common.feeds.follow.history import RESET_HINT, holds, verdict
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
+from common.feeds.follow.passgate import PassGate
 from common.feeds.follow.pagewalk import PageGone, PassWalker
 from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 GROUP_PAGES = 25  # pages handled in one transaction when the batch handler takes them whole
 PAGES_PER_PASS = 1000  # going forward; the rest waits for the next pass
 MAX_BACK_PAGES = 20_000  # walking back to the position (a first catch-up of 400 000 entries at 20 a page)
-MAX_WAITERS = 2  # calls waiting for a running pass; more answer at once that it is running
 
 
 class FeedFollower:
@@ -77,9 +77,7 @@ class FeedFollower:
             self.client.origin = self.origin
         self.max_back_pages = max_back_pages
         self.pages_per_pass = pages_per_pass
-        self._lock = threading.Lock()
-        self._waiters = 0
-        self._waiters_lock = threading.Lock()
+        self.gate = PassGate()  # one pass at a time in this process
         self._stopping = threading.Event()
         # Fetches (and parses) the next page while this one is handled: network and database overlap.
         self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"follow-{consumer_name}")
@@ -105,46 +103,40 @@ class FeedFollower:
     def poll(self, wait: float | None = None) -> int:
         """Read the feed from the durable position on, handling new entries; returns how many.
 
-        A pass already running in this process is waited for (at most `wait` seconds; None: as long as it takes),
-        then this call makes its own; PassRunning when it is still running (or enough calls wait already)."""
-        if not self._acquire(wait):
+        A call that finds a pass running in this process waits for it (at most `wait` seconds; None: as long as it
+        takes) and answers with its outcome; PassRunning when it is still running (or enough calls wait already)."""
+        passes = self.gate.passes
+        if not self.gate.enter(wait):
             raise PassRunning(f"a pass over {self.feed_url} is already running")
         try:
-            self.polls += 1
-            try:
-                handled = self._pass()
-            except Exception as exc:
-                if self._stopping.is_set() and isinstance(exc, (Stopped, FeedError)):
-                    log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url)
-                    return 0  # what it handled is committed; a request cut short is no failure of the feed
-                self.failures += 1
-                self.last_error = str(exc) if isinstance(exc, (FeedError, FollowerHalted)) else \
-                    f"{type(exc).__name__}: {exc}"
-                log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
-                raise
-            self.last_poll = utcnow()
-            self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
-            return handled
+            if self.gate.passes != passes and wait is not None:  # the pass it waited for ended: its outcome
+                handled, error = self.gate.outcome
+                if error is not None:
+                    raise error
+                return handled
+            return self._run_pass()
         finally:
-            self._lock.release()
+            self.gate.leave()
 
-    def _acquire(self, wait: float | None) -> bool:
-        if self._lock.acquire(blocking=False):
-            return True
-        if wait is None:
-            self._lock.acquire()
-            return True
-        if wait <= 0:
-            return False
-        with self._waiters_lock:
-            if self._waiters >= MAX_WAITERS:  # callers with a time limit (HTTP requests) never pile up
-                return False
-            self._waiters += 1
+    def _run_pass(self) -> int:
+        self.polls += 1
         try:
-            return self._lock.acquire(timeout=wait)
-        finally:
-            with self._waiters_lock:
-                self._waiters -= 1
+            handled = self._pass()
+        except Exception as exc:
+            if self._stopping.is_set() and isinstance(exc, (Stopped, FeedError)):
+                log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url)
+                self.gate.ended(0, None)
+                return 0  # what it handled is committed; a request cut short is no failure of the feed
+            self.gate.ended(0, exc)
+            self.failures += 1
+            self.last_error = str(exc) if isinstance(exc, (FeedError, FollowerHalted)) else \
+                f"{type(exc).__name__}: {exc}"
+            log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
+            raise
+        self.gate.ended(handled, None)
+        self.last_poll = utcnow()
+        self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
+        return handled
 
     def stop(self) -> None:
         """End a pass in progress between two transactions, and its requests in flight; no pass starts after."""
