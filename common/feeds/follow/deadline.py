@@ -23,7 +23,9 @@ class Deadline:
         self.seconds = seconds
         self.registry = registry if registry is not None else set()  # the deadlines in progress of one client
         self.expired = False
-        self._conns: list[HTTPConnection] = []
+        # Sockets, not connections: http.client drops a connection's socket once a response that closes it has
+        # begun (HTTP/1.0, Connection: close), while the response still reads from it.
+        self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self.expire)
         self._timer.daemon = True
@@ -41,28 +43,30 @@ class Deadline:
         self.registry.discard(self)
 
     def watch(self, conn: HTTPConnection) -> None:
+        """Cover the socket `conn` uses now (none yet: its `connect` calls this again)."""
+        sock = getattr(conn, "sock", None)
+        if sock is None:
+            return
         with self._lock:
-            self._conns.append(conn)
+            self._socks.append(sock)
             expired = self.expired
         if expired:
-            _shut(conn)
+            _shut(sock)
 
     def expire(self) -> None:
         """End the exchange now: shut down the sockets it uses (a blocked read returns at once)."""
         with self._lock:
             self.expired = True
-            conns = list(self._conns)
-        for conn in conns:
-            _shut(conn)
+            socks = list(self._socks)
+        for sock in socks:
+            _shut(sock)
 
 
-def _shut(conn: HTTPConnection) -> None:
-    sock = getattr(conn, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
 
 
 class _Watched:

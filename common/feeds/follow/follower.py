@@ -212,7 +212,7 @@ class FeedFollower:
             while True:
                 more = pages < self.pages_per_pass
                 if error is None and more and not stack and group[-1].next is not None:  # read on meanwhile
-                    ahead = walk.read_ahead(group[-1].next)
+                    ahead = walk.read_ahead(group[-1].next, self.pages_per_pass - pages)
                 count, complete = self.applier.handle_group(group, state)
                 handled += count
                 if not complete:

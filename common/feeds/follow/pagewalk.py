@@ -69,18 +69,19 @@ class PassWalker:
             self._guess[1].exception()
             self._guess = None
 
-    def read_ahead(self, url: str) -> Future:
-        """Start reading up to `group_pages` pages along next-archive from `url` in the worker thread.
+    def read_ahead(self, url: str, limit: int | None = None) -> Future:
+        """Start reading up to `group_pages` (at most `limit`) pages along next-archive from `url` in the worker
+        thread.
 
         The future gives (pages, the FeedError that stopped it early or None): pages before a broken one still
         get handled.
         """
-        return self.executor.submit(self._read_group, url)
+        return self.executor.submit(self._read_group, url, min(self.group_pages, limit or self.group_pages))
 
-    def _read_group(self, url: str | None) -> tuple[list[Page], FeedError | None]:
+    def _read_group(self, url: str | None, limit: int) -> tuple[list[Page], FeedError | None]:
         pages: list[Page] = []
         try:
-            while url is not None and len(pages) < self.group_pages:
+            while url is not None and len(pages) < limit:
                 page = self.fetch(url)
                 if page is None:
                     raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
