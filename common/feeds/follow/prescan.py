@@ -23,6 +23,10 @@ MAX_ATTRIBUTES_PER_ELEMENT = 32
 # No feed of ours declares a DTD; refusing any before parsing rules out XXE and entity expansion bombs.
 _DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _LINK = f"{{{ATOM_NS}}}link"
+_LONG_SEGMENT = re.compile(rb"<([^<]{4096,})")
+# A start tag with too many attributes, matched at the start of a "<"-segment ("<" never occurs inside a tag).
+_CROWDED_TAG = re.compile(rb"""[^\s<>/!?]+(?:\s+[^\s=<>/]+\s*=\s*(?:"[^"]*"|'[^']*')){%d}"""
+                          % (MAX_ATTRIBUTES_PER_ELEMENT + 1))
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ def prescan(url: str, body: bytes, max_elements: int = MAX_ELEMENTS, max_attribu
         raise FeedError(f"{url}: the page is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not body.strip():
         raise FeedError(f"{url}: the page is empty")
+    if _crowded(body):  # libxml2 would take a second or two over 10 MiB of one element's attributes
+        raise FeedError(f"{url}: an element with more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes, which is refused")
     links: dict[str, str] = {}
     elements = attributes = 0
     # Start events only (each costs a Python call); the tree is at most MAX_ELEMENTS elements.
@@ -69,6 +75,13 @@ def prescan(url: str, body: bytes, max_elements: int = MAX_ELEMENTS, max_attribu
     except etree.XMLSyntaxError as exc:
         raise FeedError(f"{url}: ill-formed feed XML ({_first_line(str(exc))})") from None
     return Scan(links, elements, attributes)
+
+
+def _crowded(body: bytes) -> bool:
+    """Whether some long start tag has too many attributes (short ones cost lxml little, and it counts them):
+    only "<"-segments over 4 KiB are looked at, a byte count first, the exact match only where it is high."""
+    return any(m[1].count(b"=") > MAX_ATTRIBUTES_PER_ELEMENT and _CROWDED_TAG.match(m[1])
+               for m in _LONG_SEGMENT.finditer(body))
 
 
 def _first_line(text: str) -> str:
