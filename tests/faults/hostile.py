@@ -12,9 +12,9 @@ import collections
 import hashlib
 import threading
 import time
-from typing import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 from tests.faults.atom import Entry, Page, paged_feed
 from tests.support import Managed

@@ -16,7 +16,7 @@ from common.feeds.follow.client import FeedClient, FeedError
 from common.service.db import Database
 from invoicing_service.handlers import EVENT_TYPES, handle, handle_batch
 from invoicing_service.models import Base, tracking
-from tests.faults.atom import Entry, Page, paged_feed
+from tests.faults.atom import Entry, Page
 from tests.faults.figures import record
 from tests.faults.hostile import Drip, HostileFeedServer, Raw
 from tests.support import ServiceProcess

@@ -46,8 +46,8 @@ from common.feeds.follow.errors import FollowerHalted, PassRunning, Stopped
 from common.feeds.follow.history import RESET_HINT, holds, verdict
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
-from common.feeds.follow.passgate import PassGate
 from common.feeds.follow.pagewalk import PageGone, PassWalker
+from common.feeds.follow.passgate import PassGate
 from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
 
