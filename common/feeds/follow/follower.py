@@ -43,7 +43,7 @@ from common.feeds.follow.applier import Applier, BatchHandler, Handler
 from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.errors import FollowerHalted, PassRunning, Stopped
-from common.feeds.follow.history import RESET_HINT, holds, verdict
+from common.feeds.follow.history import confirm
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.pagewalk import PageGone, PassWalker
@@ -161,23 +161,10 @@ class FeedFollower:
         stack = PageStack()
         try:
             try:
-                while not holds(page, state.position):
-                    self._check_stop()
-                    if page.prev is None:
-                        if state.position:
-                            break  # the feed begins after the position: history was rewritten (verdict says)
-                        if page.entries:
-                            raise FeedError(f"{page.url}: the feed begins at position {page.first}, not 1, and "
-                                            "the page has no prev-archive link")
-                        break  # an empty feed
-                    stack.push(page)
-                    page = walk.back(page.prev, speculate=state.position == 0)
-                while (state.position and page.entry_at(state.position) is None and page.last is not None
-                       and page.last < state.position and page.next is not None):
-                    page = walk.fetch(page.next)  # pages laid out anew: the position lies further on
+                page = walk.to_position(page, state.position, stack, self._check_stop)
             finally:
                 walk.settle()
-            self._check_history(page, state)
+            confirm(self.tracking, page, state)
             return self._forward(walk, page, stack, state)
         finally:
             stack.close()
@@ -193,16 +180,6 @@ class FeedFollower:
         except PageGone:
             log.info("%s: bookmark %s is gone; reading %s", self.name, bookmark, self.feed_url)
             return walk.fetch(self.feed_url)
-
-    def _check_history(self, page: Page, state: Tracked) -> None:
-        reason, unrecorded = verdict(page, state)
-        if reason is not None:
-            reason = self.tracking.halt(f"{reason}. Nothing more is applied; {RESET_HINT}.")
-            log.error("%s: halted following %s: %s", self.name, self.feed_url, reason)
-            raise FollowerHalted(reason)
-        if unrecorded is not None:
-            self.tracking.record_entry(state.position, unrecorded.id, unrecorded.updated)
-            state.entry_id, state.entry_updated = unrecorded.id, unrecorded.updated
 
     def _forward(self, walk: PassWalker, page: Page, stack: PageStack, state: Tracked) -> int:
         """Handle the page in hand, the stack, then next-archive pages, a group per transaction."""

@@ -7,8 +7,13 @@ skipping or mixing up entries: see `FeedFollower` and `TrackingStore.halt`/`rese
 """
 from __future__ import annotations
 
+import logging
+
+from common.feeds.follow.errors import FollowerHalted
 from common.feeds.follow.page import FeedEntry, Page
-from common.feeds.follow.tracking import Tracked
+from common.feeds.follow.tracking import Tracked, TrackingStore
+
+log = logging.getLogger(__name__)
 
 RESET_HINT = "run `<service> reset-position --feed <url> --to <position>` once you know where to resume"
 
@@ -45,3 +50,16 @@ def verdict(page: Page, state: Tracked) -> tuple[str | None, FeedEntry | None]:
                 f"{state.entry_updated}): the feed's history was rewritten (its database recreated or restored "
                 "from a backup?)"), None
     return None, None
+
+
+def confirm(tracking: TrackingStore, page: Page, state: Tracked) -> None:
+    """Check `page` (where the walk to the position ended) still holds the entry recorded with the position:
+    halt durably (FollowerHalted) when it does not; record the entry when the record names none yet."""
+    reason, unrecorded = verdict(page, state)
+    if reason is not None:
+        reason = tracking.halt(f"{reason}. Nothing more is applied; {RESET_HINT}.")
+        log.error("%s: halted: %s", tracking.consumer, reason)
+        raise FollowerHalted(reason)
+    if unrecorded is not None:
+        tracking.record_entry(state.position, unrecorded.id, unrecorded.updated)
+        state.entry_id, state.entry_updated = unrecorded.id, unrecorded.updated

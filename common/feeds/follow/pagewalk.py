@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page
 from common.feeds.follow.errors import PageGone
+from common.feeds.follow.history import holds
+from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.prescan import prescan
 
 __all__ = ["PageGone", "PassWalker"]
@@ -62,6 +65,23 @@ class PassWalker:
         if speculate and nxt and nxt not in self.seen and (origin is None or origin.holds(nxt)):
             self._guess = (nxt, self.executor.submit(self.client.download, nxt))
         return parse_page(final_url, body, etag, scan)
+
+    def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
+        """Walk back from `page` to the page holding `position` (for 0: the oldest), pushing the pages passed over
+        onto `stack`. Where the feed no longer holds the position, the page it ended on (the history check says)."""
+        while not holds(page, position):
+            check_stop()
+            if page.prev is None:
+                if page.entries and not position:
+                    raise FeedError(f"{page.url}: the feed begins at position {page.first}, not 1, and the page "
+                                    "has no prev-archive link")
+                return page  # an empty feed, or one that begins after the position: the history check says
+            stack.push(page)
+            page = self.back(page.prev, speculate=position == 0)
+        while (position and page.entry_at(position) is None and page.last is not None and page.last < position
+               and page.next is not None):
+            page = self.fetch(page.next)  # pages laid out anew: the position lies further on
+        return page
 
     def settle(self) -> None:
         """Wait for a speculative download still under way, so none runs into the next pass."""
