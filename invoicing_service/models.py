@@ -12,14 +12,14 @@ from common.contracts.money import format_money
 from common.feeds import NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
-from common.service.storage import AddressColumns, CustomerColumns, Money
+from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, Money
 
 
 class Base(DeclarativeBase):
     metadata = service_metadata()
 
 
-class Invoice(CustomerColumns, AddressColumns, Base):
+class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     """One per order (order_id is the key, so never two); the address is the billing address."""
 
     __tablename__ = "invoices"

@@ -10,14 +10,14 @@ from common.contracts import ShipmentDocument
 from common.feeds import NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
-from common.service.storage import AddressColumns, CustomerColumns
+from common.service.storage import AddressColumns, CustomerColumns, DigestColumn
 
 
 class Base(DeclarativeBase):
     metadata = service_metadata()
 
 
-class Shipment(CustomerColumns, AddressColumns, Base):
+class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
     """One per order (order_id is the key, so never two); the address is the shipping address."""
 
     __tablename__ = "shipments"

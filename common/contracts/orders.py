@@ -5,6 +5,7 @@ every follower checks what it receives with `OrderDocument`, so it stores nothin
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -126,3 +127,22 @@ def order_page_url(api_url: str | None) -> str | None:
         return None
     head, sep, order_id = api_url.rpartition("/api/orders/")
     return f"{head}/orders/{order_id}" if sep and order_id.isdigit() else api_url
+
+
+_ENTRY_ID_ORDER = re.compile(r"[:/]order/(\d+)$")  # tag:atomshop.example,2026:order/<id>
+_LINK_ORDER = re.compile(r"/api/orders/(\d+)$")
+
+
+def entry_disagreement(order_id: int, entry_id: str, link: str | None) -> str | None:
+    """Why an OrderCreated entry (its atom:id, its alternate link) does not name the order its document is about;
+    None when both name it. The order feed's entry ids end with order/<id>, its links with /api/orders/<id>."""
+    named = _ENTRY_ID_ORDER.search(entry_id or "")
+    if named is None:
+        return f"the entry id {entry_id[:200]!r} names no order (…order/<id>)"
+    if int(named[1]) != order_id:
+        return f"the document is order {order_id} but its entry {entry_id[:200]!r} is about order {named[1]}"
+    if link is not None:
+        linked = _LINK_ORDER.search(link.split("?", 1)[0])
+        if linked is None or int(linked[1]) != order_id:
+            return f"the document is order {order_id} but its entry links to {link[:200]!r}"
+    return None

@@ -1,4 +1,4 @@
-"""Command line of a service: `<service> [--host H] [--port P]`."""
+"""Command line of a service: `<service> [--host H] [--port P]`, and `<service> reset-position --feed URL --to N`."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,10 @@ BACKGROUND_KEY = "atomshop.background"
 
 
 def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: list[str] | None = None) -> int:
-    """Build the app from the environment and serve it until SIGINT/SIGTERM."""
+    """Build the app from the environment and serve it until SIGINT/SIGTERM (or run a subcommand)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["reset-position"]:
+        return reset_position(create_app, prog, argv[1:])
     parser = argparse.ArgumentParser(prog=prog, description=f"Run the atomshop {prog}.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=default_port, help=f"port to listen on (default {default_port})")
@@ -34,6 +37,10 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
         task.start()
 
     def _stop(signum, _frame):
+        # Passes in progress end between two transactions and their requests are cut short: the process is
+        # gone within seconds, not when a slow feed lets go.
+        for task in background:
+            getattr(task, "follower", None) and task.follower.stop()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
@@ -46,4 +53,33 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
         for task in background:
             task.stop()
         server.server_close()
+    return 0
+
+
+def reset_position(create_app: Callable[[], Flask], prog: str, argv: list[str]) -> int:
+    """`<service> reset-position --feed URL --to N`: set the position in that feed, clearing a halt."""
+    parser = argparse.ArgumentParser(prog=f"{prog} reset-position", description=(
+        "Set this service's position in a feed it follows, clearing a halt, the bookmark and the recorded entry. "
+        "The next pass (of a running service too) resumes after position N."))
+    parser.add_argument("--feed", required=True, help="the URL of the followed feed (as configured)")
+    parser.add_argument("--to", type=int, required=True, metavar="N", help="the position to resume after (0: all)")
+    args = parser.parse_args(argv)
+    if args.to < 0:
+        parser.error("--to must be 0 or more")
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from common.service.following import FOLLOWERS_KEY  # noqa: PLC0415 (following imports this module)
+
+    followers = app.extensions.get(FOLLOWERS_KEY, {})
+    chosen = [f for f in followers.values() if f.feed_url == args.feed]
+    if not chosen:
+        known = ", ".join(f.feed_url for f in followers.values()) or "none"
+        print(f"{prog}: follows no feed {args.feed} (it follows: {known})", file=sys.stderr)
+        return 2
+    old = chosen[0].reset_position(args.to)
+    was = f" (was halted: {old.halted})" if old.halted else ""
+    print(f"{prog}: position in {args.feed} set from {old.position} to {args.to}{was}", flush=True)
     return 0

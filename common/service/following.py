@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -11,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from common.feeds import BatchHandler, FeedClient, FeedError, FeedFollower, Handler, Poller, TrackingModels, UnitOfWork
+from common.feeds.follow.errors import FollowerHalted, PassRunning
 from common.feeds.follow.tracking import rfc3339
 from common.service.cli import BACKGROUND_KEY
 from common.service.config import env_float
@@ -19,6 +21,7 @@ from common.service.security import same_origin_path
 log = logging.getLogger(__name__)
 FOLLOWERS_KEY = "atomshop.followers"
 FOLLOWER_KEY = "atomshop.follower"  # the first feed followed, which the status panel shows
+POLL_WAIT = 30.0  # seconds POST /poll waits for a pass already running (CONTRACT.md), then answers 202
 
 bp = Blueprint("consumer", __name__, template_folder="templates")
 
@@ -48,7 +51,8 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
     for spec in follows:
         follower = FeedFollower(app.config[spec.url_variable], spec.name, db, spec.handler, tracking,
                                 event_types=spec.event_types, batch_handler=spec.batch_handler,
-                                client=FeedClient(token=app.config.get("FEED_TOKEN")))
+                                client=FeedClient(token=app.config.get("FEED_TOKEN"),
+                                                  origin=app.config[spec.url_variable]))
         follower.title = spec.title
         follower.poller = Poller(follower, app.config["POLL_INTERVAL"])
         app.extensions.setdefault(BACKGROUND_KEY, []).append(follower.poller)
@@ -81,6 +85,14 @@ def follower_status(f: FeedFollower) -> dict:
         status["dead_letters"] = f.dead_letters()
     except SQLAlchemyError as exc:  # stay up and say so
         status.update(position=None, database_error=f"{type(exc).__name__}: {exc}")
+    halted = status.get("halted")
+    status["state"] = "halted" if halted else "following"
+    status["caught_up"] = f.caught_up
+    if halted:
+        status["reason"] = halted["reason"]
+        status["what_to_do"] = (f"Find the position in {f.feed_url} from which to resume, then run "
+                                f"`{current_app.config['SERVICE_NAME']}-service reset-position --feed {f.feed_url} "
+                                "--to <position>` (the service may keep running).")
     return status
 
 
@@ -93,11 +105,18 @@ def consumer_status() -> dict:
 
 
 def _poll():
-    """A pass over every followed feed: (entries handled, None) or (None, (status, message))."""
+    """A pass over every followed feed: (entries handled, None) or (None, (status, message)).
+
+    A pass already running in this process is waited for, at most POLL_WAIT seconds in all: then 202."""
     processed = 0
+    until = time.monotonic() + POLL_WAIT
     for f in followers():
         try:
-            processed += f.poll()
+            processed += f.poll(wait=max(0.0, until - time.monotonic()))
+        except PassRunning:
+            return None, (202, f"a pass over {f.title} is still running; ask again later")
+        except FollowerHalted as exc:
+            return None, (409, f"following {f.title} is halted: {exc}")
         except FeedError as exc:
             return None, (502, f"{f.title} could not be read: {exc}")
         except SQLAlchemyError as exc:
@@ -112,7 +131,8 @@ def poll():
     if error:
         return json_error(*error)
     first = current_app.extensions[FOLLOWER_KEY]
-    return jsonify({"processed": processed, "position": first.stats()["position"], "last_error": first.last_error})
+    return jsonify({"processed": processed, "position": first.stats()["position"], "last_error": first.last_error,
+                    "caught_up": all(f.caught_up is not False for f in followers())})
 
 
 @bp.post("/poll-now")

@@ -1,16 +1,23 @@
 """How a follower keeps the parts of a published document in its own tables, once.
 
 Column mixins for the order's customer and address, money as integer cents, the received order checked against
-its published model, and the insert that stores each order's record exactly once.
+its published model and its entry, and the insert that stores each order's record exactly once.
+
+"Handled once" compares content: each record keeps the SHA-256 of the order document it was made from (`digest`,
+over the document as the contract reads it, so formatting and fields the contract ignores do not count). The same
+order again with the same digest is a redelivery, skipped; with another digest it is a conflict (ConflictingOrder),
+which the follower turns into a dead letter with that reason. The entry's atom:id and position would not do: after
+the order service's database is recreated, order 3 comes back with the same atom:id at the same position.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import BigInteger, Integer, Text, insert, select, update
+from sqlalchemy import BigInteger, Integer, String, Text, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +26,7 @@ from sqlalchemy.types import TypeDecorator
 
 from common.contracts import OrderDocument, messages
 from common.contracts.money import CENT, to_money
-from common.contracts.orders import Address, Customer, Line
+from common.contracts.orders import Address, Customer, Line, entry_disagreement
 from common.feeds import FeedEntry
 
 
@@ -36,6 +43,10 @@ class Money(TypeDecorator):
         return None if value is None else (Decimal(value) * CENT).quantize(CENT)
 
 
+class ConflictingOrder(ValueError):
+    """An order id already handled, now with different content."""
+
+
 def read_document(entry: FeedEntry, model: type[BaseModel], what: str):
     """The document an entry carries, checked against its published model; ValueError says why not."""
     try:
@@ -43,13 +54,23 @@ def read_document(entry: FeedEntry, model: type[BaseModel], what: str):
     except ValidationError as exc:
         if exc.errors()[0]["type"] == "json_invalid":
             raise ValueError(f"content is not JSON: {exc.errors()[0]['msg']}") from None
-        problems = "; ".join(f"{where}: {what}" for where, what in messages(exc).items())
+        problems = "; ".join(f"{where}: {text[:200]}" for where, text in messages(exc).items())
         raise ValueError(f"the {what} breaks its contract: {problems}") from None
 
 
 def read_order(entry: FeedEntry) -> OrderDocument:
-    """The order an OrderCreated entry carries, checked against its published model; ValueError says why not."""
-    return read_document(entry, OrderDocument, "order document")
+    """The order an OrderCreated entry carries, checked against its published model and against the entry (the
+    order its atom:id and alternate link name); ValueError says why not."""
+    order = read_document(entry, OrderDocument, "order document")
+    problem = entry_disagreement(order.id, entry.id, entry.link)
+    if problem:
+        raise ValueError(problem)
+    return order
+
+
+def digest(order: OrderDocument) -> str:
+    """SHA-256 of the order document as the contract reads it."""
+    return hashlib.sha256(order.model_dump_json().encode("utf-8")).hexdigest()
 
 
 def transition(session: Session, model, order_id: int, *conditions, **values) -> bool:
@@ -63,7 +84,8 @@ def transition(session: Session, model, order_id: int, *conditions, **values) ->
 
 
 def add_once(session: Session, model, records: list[dict], line_model=None, lines: list[dict] = ()) -> set[int]:
-    """Insert the records (keyed by "order_id") and their lines, skipping orders already stored; returns the new ids.
+    """Insert the records (keyed by "order_id") and their lines, skipping orders already stored with the same
+    "digest"; returns the new ids. ConflictingOrder when an order id comes with another digest than stored.
 
     It checks first, and the insert itself does nothing on a unique-key conflict (ON CONFLICT DO NOTHING … RETURNING),
     so a racing instance that inserted in between is tolerated without failing the transaction; lines are added
@@ -71,10 +93,11 @@ def add_once(session: Session, model, records: list[dict], line_model=None, line
     """
     fresh: dict[int, dict] = {}
     for record in records:
-        fresh.setdefault(record["order_id"], record)  # the same order twice in a batch: the first wins
-    existing = session.scalars(select(model.order_id).where(model.order_id.in_(list(fresh))))
-    for key in existing:
-        del fresh[key]
+        first = fresh.setdefault(record["order_id"], record)  # the same order twice in a batch: once
+        _same(first, record.get("digest"), record.get("position"))
+    for key, stored, position in session.execute(select(model.order_id, model.digest, model.position).where(
+            model.order_id.in_(list(fresh)))):
+        _same(fresh.pop(key), stored, position)
     if not fresh:
         return set()
     dialect = session.get_bind().dialect.name
@@ -90,6 +113,11 @@ def add_once(session: Session, model, records: list[dict], line_model=None, line
                 inserted.add(key)
             except IntegrityError:
                 pass
+    raced = [key for key in fresh if key not in inserted]  # another instance stored them meanwhile
+    if raced:
+        for key, stored, position in session.execute(select(model.order_id, model.digest, model.position).where(
+                model.order_id.in_(raced))):
+            _same(fresh[key], stored, position)
     new_lines = [line for line in lines if line["order_id"] in inserted]
     if new_lines:
         session.execute(insert(line_model), new_lines)
@@ -97,6 +125,19 @@ def add_once(session: Session, model, records: list[dict], line_model=None, line
 
 
 _UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def _same(record: dict, stored_digest: str | None, stored_position: int | None) -> None:
+    """ConflictingOrder unless `record` is the order already stored (rows without a digest are not compared)."""
+    if stored_digest is not None and record.get("digest") is not None and stored_digest != record["digest"]:
+        raise ConflictingOrder(f"order {record['order_id']} was already handled (from feed position "
+                               f"{stored_position}) with different content; this entry is not applied")
+
+
+class DigestColumn:
+    """The SHA-256 of the document a record was made from (mixin for a mapped class)."""
+
+    digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class CustomerColumns:
@@ -151,6 +192,7 @@ class OrderRecords:
         for entry in entries:
             order = read_order(entry)
             records.append({"order_id": order.id, "order_url": entry.link, "position": entry.position,
+                            "digest": digest(order),
                             **CustomerColumns.customer_values(order.customer), **self.record(order)})
             lines += [{"order_id": order.id, "line_no": n, "item_id": line.item.id, "item_name": line.item.name,
                        "quantity": line.quantity, **self.line(line)} for n, line in enumerate(order.lines, 1)]

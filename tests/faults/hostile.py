@@ -11,8 +11,10 @@ from __future__ import annotations
 import collections
 import hashlib
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 from tests.faults.atom import Entry, Page, paged_feed
 from tests.support import Managed
@@ -25,6 +27,18 @@ class Raw:
     body: bytes
     status: int = 200
     content_type: str = ATOM_TYPE
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. a redirect's Location
+
+
+@dataclass
+class Drip:
+    """``body`` sent ``step`` bytes every ``interval`` seconds (a slow-loris publisher), after its headers or,
+    with ``drip_headers``, from the first header byte on."""
+
+    body: bytes
+    interval: float = 0.3
+    step: int = 1
+    drip_headers: bool = False
 
 
 @dataclass
@@ -43,6 +57,7 @@ class HostileFeedServer(Managed):
 
     def __init__(self):
         self.routes: dict[str, object] = {}
+        self.fallback: Callable[[str], object | None] | None = None  # routes made on demand (endless chains)
         self.hits: collections.Counter[str] = collections.Counter()
         self.bytes_sent: collections.Counter[str] = collections.Counter()
         self.lock = threading.Lock()
@@ -91,6 +106,8 @@ class HostileFeedServer(Managed):
         with self.lock:
             self.hits[path] += 1
             route = self.routes.get(path)
+        if route is None and self.fallback is not None:
+            route = self.fallback(path)
         try:
             if route is None:
                 self._send(req, path, Raw(b'{"error": "not found"}', 404, "application/json"))
@@ -109,6 +126,8 @@ class HostileFeedServer(Managed):
                 self._send(req, path, route)
             elif isinstance(route, Stream):
                 self._stream(req, path, route)
+            elif isinstance(route, Drip):
+                self._drip(req, path, route)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the consumer hung up: exactly what an oversized page should make it do
 
@@ -117,6 +136,8 @@ class HostileFeedServer(Managed):
         req.send_header("Content-Type", raw.content_type)
         req.send_header("Content-Length", str(len(raw.body)))
         req.send_header("Cache-Control", "public, max-age=0")
+        for name, value in raw.headers.items():
+            req.send_header(name, value)
         if etag:
             req.send_header("ETag", etag)
         req.end_headers()
@@ -137,6 +158,17 @@ class HostileFeedServer(Managed):
             self._write(req, path, chunk)
             remaining -= len(chunk)
         self._write(req, path, stream.tail)
+
+    def _drip(self, req, path: str, drip: Drip) -> None:
+        head = (f"HTTP/1.0 200 OK\r\nContent-Type: {ATOM_TYPE}\r\nContent-Length: {len(drip.body)}\r\n"
+                "\r\n").encode()
+        data = head + drip.body if drip.drip_headers else drip.body
+        if not drip.drip_headers:
+            req.wfile.write(head)
+        for i in range(0, len(data), drip.step):
+            self._write(req, path, data[i:i + drip.step])
+            req.wfile.flush()
+            time.sleep(drip.interval)
 
     def _write(self, req, path: str, data: bytes) -> None:
         req.wfile.write(data)

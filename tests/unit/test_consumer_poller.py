@@ -14,7 +14,8 @@ class FakeFollower:
         self.failing = True
         self.last_poll = None
 
-    def poll(self):
+    def poll(self, wait=None):
+        assert wait == 0  # a scheduled poll never waits for a pass already running
         self.calls += 1
         if self.failing:
             raise FeedError("connection refused")
@@ -54,7 +55,7 @@ def test_a_successful_manual_poll_ends_the_back_off_early():
     poller.tick()
     assert follower.calls == 1
     follower.failing = False
-    follower.poll()  # POST /poll succeeded meanwhile
+    follower.poll(wait=0)  # POST /poll succeeded meanwhile
     poller.tick()
     assert follower.calls == 3 and poller.failures_in_a_row == 0
 

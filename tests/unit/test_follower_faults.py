@@ -6,6 +6,7 @@ import requests
 import responses
 
 from common.feeds.follow.client import FeedClient, FeedError
+from common.feeds.follow.errors import FollowerHalted
 from tests.unit.follower_feed import BASE, FEED_URL, FakeFeed, entry_xml, make_db, make_follower, page_xml
 
 PAGE2 = f"{BASE}/feed/pages/2"
@@ -67,7 +68,7 @@ def test_a_billion_laughs_page_is_refused(rsps, tmp_path):
     (requests.exceptions.ConnectTimeout("connect timed out"), "timed out"),
     (requests.exceptions.ReadTimeout("read timed out"), "timed out"),
     (requests.exceptions.ConnectionError("Connection refused"), "cannot connect"),
-    (requests.exceptions.ChunkedEncodingError("IncompleteRead(10 bytes read, 90 more expected)"), "IncompleteRead"),
+    (requests.exceptions.ChunkedEncodingError("IncompleteRead(10 bytes read, 90 more expected)"), "cut short"),
 ])
 def test_network_failures_raise_a_feed_error_naming_the_cause(tmp_path, error, match):
     with responses.RequestsMock() as rsps:
@@ -100,10 +101,12 @@ def test_a_page_without_a_self_link_is_refused(rsps, tmp_path):
     assert_fails_without_advancing(follower, "lacks the link.*self")
 
 
-def test_a_current_page_that_does_not_reach_back_and_has_no_prev_archive_is_refused(rsps, tmp_path):
+def test_a_feed_that_now_begins_after_the_position_halts_the_follower(rsps, tmp_path):
     feed, follower = caught_up_follower(rsps, tmp_path)
     feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(p) for p in (9, 10)])
-    assert_fails_without_advancing(follower, "holds no position 5")
+    with pytest.raises(FollowerHalted, match="begins at position 9"):
+        follower.poll()
+    assert follower.load().position == 4 and follower.load().halted
 
 
 def test_a_gap_in_positions_is_refused(rsps, tmp_path):
@@ -169,7 +172,7 @@ def test_a_link_to_a_local_file_is_never_followed(rsps, tmp_path):
     FakeFeed(rsps, size=3, count=0)
     body = page_xml(FEED_URL, [entry_xml(5)], prev="file:///etc/passwd")
     rsps.registered()[0].callback = lambda request: (200, {}, body)
-    assert_fails_without_advancing(make_follower(make_db(tmp_path)), "only http and https")
+    assert_fails_without_advancing(make_follower(make_db(tmp_path)), "off the feed's origin")
 
 
 def test_the_follower_recovers_once_the_feed_is_healthy_again(rsps, tmp_path):

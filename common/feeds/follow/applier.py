@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from common.feeds.follow.client import FeedEntry, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
+from common.feeds.follow.errors import FollowerHalted
 from common.feeds.follow.tracking import Tracked, TrackingStore
 from common.feeds.uow import UnitOfWork
 
@@ -76,6 +77,8 @@ class Applier:
                 return self._try_page(page, state, mode)
             except _Conflict:
                 fresh = self.tracking.load()
+                if fresh.halted:
+                    raise FollowerHalted(fresh.halted) from None
                 log.info("%s: another instance moved from %d to %d; continuing", self.name, state.position,
                          fresh.position)
                 state.__dict__.update(fresh.__dict__)
@@ -98,8 +101,10 @@ class Applier:
         with self.db.write() as session:
             # SQLite's BEGIN IMMEDIATE already serializes writers; elsewhere the row lock makes a second
             # instance wait here instead of doing the page's work only to lose the compare-and-set.
-            if not self.db.is_sqlite and self.tracking.read(session, lock=True).position != state.position:
-                raise _Conflict()
+            if not self.db.is_sqlite:
+                locked = self.tracking.read(session, lock=True)
+                if locked.position != state.position or locked.halted:
+                    raise _Conflict()
             if mode != "entries" and self._batch_applies(todo, new):
                 self._apply_batch(session, todo, new, counts)
                 todo = []
@@ -111,7 +116,7 @@ class Applier:
                     complete = False
                     break
                 counts[outcome] += 1
-                new.position = entry.position
+                new.position, new.entry_id, new.entry_updated = entry.position, entry.id, entry.updated
             if page.first is None or page.first <= new.position:  # this page now holds the position
                 new.bookmark = page.url
                 # The ETag lets the next pass stop at a 304, so only once everything on the page is handled.
@@ -144,7 +149,7 @@ class Applier:
             raise _BatchFailed() from exc
         counts["handled"] += len(wanted)
         counts["skipped"] += len(todo) - len(wanted)
-        new.position = todo[-1].position
+        new.position, new.entry_id, new.entry_updated = todo[-1].position, todo[-1].id, todo[-1].updated
 
     def _apply(self, session: Session, entry: FeedEntry, new: Tracked) -> str | None:
         """Run the handler in a savepoint: 'handled', 'skipped', 'dead_lettered', or None to retry later."""

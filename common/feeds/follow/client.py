@@ -1,82 +1,56 @@
-"""Fetching and parsing one page of an atomshop Atom feed, defensively: a bad page raises FeedError."""
+"""Fetching the pages of an atomshop Atom feed: one origin, bounded size, a true deadline per page.
+
+Every request stays on the origin of the feed URL the client was made for: links and redirects elsewhere are a
+FeedError (ForeignOrigin), never a request. Redirects are followed by hand, a hop at a time, so each is checked.
+Error texts name the URL and a short cause, never the connection library's internals (which would tell whoever
+controls a link what is listening where).
+"""
 from __future__ import annotations
 
-import html
-import io
-import json
 import logging
-import re
 import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
-import feedparser
 import requests
+
+from common.feeds.follow.deadline import Deadline, DeadlineAdapter
+from common.feeds.follow.errors import FeedError, PageGone
+from common.feeds.follow.origin import ForeignOrigin, Origin
+from common.feeds.follow.page import FeedEntry, Page, parse_feed, parse_page
+
+__all__ = ["FeedClient", "FeedEntry", "FeedError", "ForeignOrigin", "Page", "PageGone", "parse_feed", "parse_page"]
 
 log = logging.getLogger(__name__)
 
-ATOMSHOP_NS = "tag:atomshop.example,2026:ns/feed"
-HISTORY_NS = "http://purl.org/syndication/history/1.0"
 MAX_PAGE_BYTES = 10 * 1024 * 1024
-# No feed of ours declares a DTD; refusing any before parsing rules out XXE and entity expansion bombs.
-_DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-
-
-class FeedError(Exception):
-    """The feed could not be read (network, HTTP status, size, XML, missing links); nothing was advanced."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeedEntry:
-    """One notification: what a handler receives."""
-
-    position: int
-    id: str
-    event_type: str
-    content: str
-    link: str | None = None
-    updated: str | None = None
-
-    def json(self):
-        """The content parsed as JSON (ValueError if it is not JSON)."""
-        return json.loads(self.content)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One feed page: its links and its entries sorted by position, each position once."""
-
-    url: str
-    entries: tuple[FeedEntry, ...]
-    prev: str | None
-    next: str | None
-    is_archive: bool
-    etag: str | None = None
-
-    @property
-    def first(self) -> int | None:
-        return self.entries[0].position if self.entries else None
-
-    @property
-    def last(self) -> int | None:
-        return self.entries[-1].position if self.entries else None
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class FeedClient:
-    """One requests.Session with timeouts, a response size cap and an overall deadline per page."""
+    """One requests.Session with timeouts, a size cap, a wall-clock deadline per page, and one origin."""
 
     def __init__(self, connect_timeout: float = 3.05, read_timeout: float = 10.0, max_bytes: int = MAX_PAGE_BYTES,
-                 deadline: float = 30.0, session: requests.Session | None = None, token: str | None = None):
+                 deadline: float = 30.0, session: requests.Session | None = None, origin: str | None = None,
+                 token: str | None = None):
         self.timeout = (connect_timeout, read_timeout)
         self.max_bytes = max_bytes
         self.deadline = deadline
+        self.origin = Origin(origin) if origin else None  # the follower sets it from its feed URL
         self.session = session or requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, DeadlineAdapter())
         self.session.headers.update({"Accept": "application/atom+xml", "User-Agent": "atomshop-follower/1"})
-        if token:  # the publisher's FEED_TOKEN; requests drops it on a redirect to another host
+        if token:  # the publisher's FEED_TOKEN; sent only on the feed's origin, where every request stays
             self.session.headers["Authorization"] = f"Bearer {token}"
-        # An archive links the next page by its final URL; while that page is still being filled the
-        # publisher redirects it to /feed, so redirects are followed (a few; a loop is a FeedError).
-        self.session.max_redirects = 5
+        self._deadlines: set[Deadline] = set()  # the exchanges in progress, which `close` cuts short
+        self.closed = False
+
+    def close(self) -> None:
+        """Cut every exchange in progress short and refuse new ones (a stopping process)."""
+        self.closed = True
+        for deadline in list(self._deadlines):
+            deadline.expire()
 
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """GET and parse a page; None when `etag` still matches (304)."""
@@ -85,128 +59,92 @@ class FeedClient:
 
     def download(self, url: str, etag: str | None = None) -> tuple[bytes, str | None, str] | None:
         """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304."""
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise FeedError(f"refusing to fetch {url!r}: only http and https feed links are followed")
-        # no-cache: any cache on the way must revalidate with the order service.
+        # no-cache: any cache on the way must revalidate with the publisher.
         headers = {"Cache-Control": "no-cache"}
         if etag:
             headers["If-None-Match"] = etag
-        try:
-            with self.session.get(url, headers=headers, timeout=self.timeout, stream=True) as resp:
-                if resp.status_code == 304:
-                    return None
-                if resp.status_code != 200:
-                    raise FeedError(f"GET {url}: HTTP {resp.status_code} {resp.reason}")
-                body = self._read_body(url, resp)
-                page_etag = resp.headers.get("ETag")
-                final_url = resp.url  # the publisher redirects a page still being filled to /feed
-        except requests.Timeout as exc:
-            raise FeedError(f"GET {url}: timed out ({exc})") from exc
-        except requests.ConnectionError as exc:
-            raise FeedError(f"GET {url}: cannot connect ({exc})") from exc
-        except requests.RequestException as exc:  # e.g. a body cut short of its Content-Length
-            raise FeedError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-        return body, page_etag, final_url
+        return self._get(url, headers, self._page)
 
     def fetch_document(self, url: str) -> str | None:
-        """The JSON document at an entry's alternate link, or None if it cannot be had (for dead-letter retries)."""
-        if urlsplit(url).scheme not in ("http", "https"):
-            return None
+        """The JSON document at an entry's alternate link (dead-letter retries): None if it cannot be had;
+        ForeignOrigin when the link leads off the feed's origin."""
         try:
-            with self.session.get(url, headers={"Accept": "application/json", "Cache-Control": "no-cache"},
-                                  timeout=self.timeout, stream=True) as resp:
-                if resp.status_code != 200 or "json" not in resp.headers.get("Content-Type", ""):
-                    return None
-                return self._read_body(url, resp).decode("utf-8")
-        except (requests.RequestException, FeedError, UnicodeDecodeError) as exc:
+            return self._get(url, {"Accept": "application/json", "Cache-Control": "no-cache"}, self._document)
+        except ForeignOrigin:
+            raise
+        except FeedError as exc:
             log.info("cannot re-read %s for a retry: %s", url, exc)
             return None
 
-    def _read_body(self, url: str, resp: requests.Response) -> bytes:
+    def _get(self, url: str, headers: dict, take):
+        """GET `url` following redirects on the origin, within one deadline; `take(url, response)` reads it."""
+        if self.closed:
+            raise FeedError(f"GET {url}: not sent, the process is stopping")
+        with Deadline(self.deadline, self._deadlines) as deadline:
+            started = time.monotonic()
+            try:
+                for _hop in range(MAX_REDIRECTS + 1):
+                    self._check(url, "link")
+                    with self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
+                                          allow_redirects=False) as resp:
+                        if resp.status_code in _REDIRECTS and resp.headers.get("Location"):
+                            url = urljoin(url, resp.headers["Location"])
+                            self._check(url, "redirect")
+                            continue
+                        return take(url, resp, started)
+                raise FeedError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
+            except requests.RequestException as exc:
+                if deadline.expired:
+                    raise FeedError(f"GET {url}: not received within {self.deadline:g}s") from None
+                raise FeedError(f"GET {url}: {_cause(exc)}") from None
+
+    def _check(self, url: str, what: str) -> None:
+        if self.origin is not None:
+            self.origin.check(url, what)
+        elif not url.lower().startswith(("http://", "https://")):
+            raise FeedError(f"refusing to fetch {url[:200]!r}: only http and https links are followed")
+
+    def _page(self, url: str, resp: requests.Response, started: float):
+        if resp.status_code == 304:
+            return None
+        if resp.status_code in (404, 410):
+            raise PageGone(f"GET {url}: HTTP {resp.status_code} {resp.reason}")
+        if resp.status_code != 200:
+            raise FeedError(f"GET {url}: HTTP {resp.status_code} {resp.reason}")
+        return self._read_body(url, resp, started), resp.headers.get("ETag"), url
+
+    def _document(self, url: str, resp: requests.Response, started: float) -> str:
+        if resp.status_code != 200 or "json" not in resp.headers.get("Content-Type", ""):
+            raise FeedError(f"GET {url}: HTTP {resp.status_code}, {resp.headers.get('Content-Type')}")
+        try:
+            return self._read_body(url, resp, started).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FeedError(f"GET {url}: the document is not UTF-8") from None
+
+    def _read_body(self, url: str, resp: requests.Response, started: float) -> bytes:
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise FeedError(f"GET {url}: page of {declared} bytes exceeds the {self.max_bytes}-byte limit")
-        stop_at = time.monotonic() + self.deadline
         body = bytearray()
         for chunk in resp.iter_content(64 * 1024):
             body += chunk
             if len(body) > self.max_bytes:
                 raise FeedError(f"GET {url}: page exceeds the {self.max_bytes}-byte limit")
-            if time.monotonic() > stop_at:  # a server dripping bytes never trips the read timeout
-                raise FeedError(f"GET {url}: page not received within {self.deadline}s")
+            if time.monotonic() - started > self.deadline:  # the Deadline's timer ends a stalled read
+                raise FeedError(f"GET {url}: not received within {self.deadline:g}s")
+        if time.monotonic() - started >= self.deadline:  # the timer shut the socket: what came is cut short
+            raise FeedError(f"GET {url}: not received within {self.deadline:g}s")
         return bytes(body)
 
 
-_HEAD_END = re.compile(rb"<(?:\w+:)?entry[\s>]")
-_LINK = re.compile(rb"<(?:\w+:)?link\b[^>]*>")
-_ATTR = re.compile(rb"""\b(rel|href)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-
-
-def sniff_prev_archive(body: bytes) -> str | None:
-    """A quick guess at the page's prev-archive link from its head, to start fetching it early.
-
-    Only a guess: the follower uses what it fetched only if the real parse agrees.
-    """
-    head_end = _HEAD_END.search(body)
-    for tag in _LINK.finditer(body, 0, head_end.start() if head_end else len(body)):
-        attrs = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ATTR.finditer(tag[0])}
-        if attrs.get(b"rel") == b"prev-archive" and attrs.get(b"href"):
-            try:
-                return html.unescape(attrs[b"href"].decode("utf-8"))
-            except UnicodeDecodeError:
-                return None
-    return None
-
-
-def parse_feed(body: bytes):
-    """feedparser over bytes, never a URL (the same call the benchmark measures as the ceiling)."""
-    return feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
-
-
-def parse_page(url: str, body: bytes, etag: str | None = None) -> Page:
-    """Check and parse a page's bytes; FeedError says what is wrong with it."""
-    if _DTD.search(body):
-        raise FeedError(f"{url}: the page declares a DTD or entities, which is refused (XXE / entity expansion)")
-    try:
-        body.decode("utf-8")  # also rules out UTF-16, which would hide a DOCTYPE from the check above
-    except UnicodeDecodeError as exc:
-        raise FeedError(f"{url}: the page is not UTF-8 ({exc})") from None
-    if not body.strip():
-        raise FeedError(f"{url}: the page is empty")
-    try:
-        parsed = parse_feed(body)
-    except Exception as exc:  # whatever hostile bytes make feedparser do, it is the page's fault
-        raise FeedError(f"{url}: the feed cannot be parsed ({type(exc).__name__}: {exc})") from exc
-    if parsed.get("bozo"):
-        raise FeedError(f"{url}: ill-formed feed XML ({parsed.get('bozo_exception')})")
-    if parsed.get("version") != "atom10":
-        raise FeedError(f"{url}: not an Atom 1.0 feed")
-    prefixes = {uri: prefix for prefix, uri in parsed.namespaces.items()}
-    links = {}
-    for link in parsed.feed.get("links", ()):
-        links.setdefault(link.get("rel"), link.get("href"))
-    history = prefixes.get(HISTORY_NS)
-    is_archive = bool(history and f"{history}_archive" in parsed.feed) or "next-archive" in links
-    missing = [rel for rel in ("self", *(("next-archive", "current") if is_archive else ())) if not links.get(rel)]
-    if missing:
-        raise FeedError(f"{url}: page lacks the link(s) {', '.join(missing)}")
-    return Page(url, _entries(url, parsed, prefixes.get(ATOMSHOP_NS)), links.get("prev-archive"),
-                links.get("next-archive"), is_archive, etag)
-
-
-def _entries(url: str, parsed, prefix: str | None) -> tuple[FeedEntry, ...]:
-    key = f"{prefix}_position" if prefix else None
-    by_position: dict[int, FeedEntry] = {}
-    for raw in parsed.entries:
-        text = raw.get(key, "") if key else ""
-        if not text.strip().isdigit() or int(text) < 1:
-            raise FeedError(f"{url}: entry {raw.get('id')!r} has no valid atomshop:position ({text!r})")
-        position = int(text)
-        if position in by_position:  # a duplicated entry is handled once
-            continue
-        tags = raw.get("tags") or ()
-        content = raw.get("content") or ()
-        link = next((lk.get("href") for lk in raw.get("links", ()) if lk.get("rel") == "alternate"), None)
-        by_position[position] = FeedEntry(position, raw.get("id", ""), (tags[0].get("term") or "") if tags else "",
-                                          content[0].get("value", "") if content else "", link, raw.get("updated"))
-    return tuple(by_position[p] for p in sorted(by_position))
+def _cause(exc: requests.RequestException) -> str:
+    """A short cause without the connection library's details (addresses, errno, TLS internals)."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, requests.ConnectionError):
+        return "cannot connect, or the connection broke"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the response was cut short"
+    return "the request failed"

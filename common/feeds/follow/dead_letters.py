@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from common.feeds.uow import UnitOfWork
 from common.feeds.follow.client import FeedClient, FeedEntry
 from common.feeds.follow.tracking import utcnow
+from common.feeds.uow import UnitOfWork
 
 
 class DeadLetters:
@@ -43,7 +43,13 @@ class DeadLetters:
                               letter.updated)
         # The entry's alternate link serves the document as its publisher holds it now: if that was corrected
         # since, the retry uses it (archived feed pages never change); otherwise the content as received.
-        current = self.client.fetch_document(entry.link) if entry.link else None
+        # Only on the feed's origin (ForeignOrigin otherwise, and the letter stays); the handler checks the
+        # document against its published model and the entry (same id), as it checks one read from the feed.
+        try:
+            current = self.client.fetch_document(entry.link) if entry.link else None
+        except Exception as exc:
+            self._failed(letter_id, exc)
+            raise
         if current is not None:
             entry = FeedEntry(entry.position, entry.id, entry.event_type, current, entry.link, entry.updated)
         try:
@@ -54,10 +60,14 @@ class DeadLetters:
         except LookupError:
             raise
         except Exception as exc:
-            with self.db.write() as session:
-                session.execute(update(D).where(D.id == letter_id).values(
-                    reason=f"{type(exc).__name__}: {exc}", attempts=D.attempts + 1))
+            self._failed(letter_id, exc)
             raise
+
+    def _failed(self, letter_id: int, exc: Exception) -> None:
+        D = self.model
+        with self.db.write() as session:
+            session.execute(update(D).where(D.id == letter_id).values(
+                reason=f"{type(exc).__name__}: {exc}", attempts=D.attempts + 1))
 
     def owns(self, letter_id: int) -> bool:
         """Whether dead letter `letter_id` is one of this consumer's."""

@@ -1,13 +1,17 @@
 """A domain-agnostic follower of an atomshop Atom feed: durable position, in-order, exactly-once effects.
 
 Algorithm of one pass (poll), all under a per-follower lock:
-1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page.
+1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page; a
+   halted record stops here (FollowerHalted). A bookmark off the feed's origin is discarded.
 2. Fetch the bookmark (a new consumer: the feed URL), with If-None-Match when the ETag is known; 304 → done.
-3. While the page in hand does not reach back to p+1 (its first position > p+1, or it is empty), walk
-   `prev-archive` back, pushing each page passed over onto a PageStack.
+3. While the page in hand does not hold p (its first position > p, or it is empty), walk `prev-archive` back,
+   pushing each page passed over onto a PageStack (at most `max_back_pages`).
+   The page holding p must hold the entry recorded with p (common/feeds/follow/history.py), else the follower
+   halts durably: nothing more is applied until `TrackingStore.reset`.
 4. Going forward: handle the entries after p of the page in hand in position order, then pop the stack,
    then follow `next-archive` until the current page. Every page is fetched at most once per pass; a URL
-   met twice is a link loop and stops the pass with FeedError.
+   met twice is a link loop and stops the pass with FeedError. After `pages_per_pass` pages going forward the
+   pass ends with what it committed (`caught_up` False); the next pass resumes from the bookmark.
 5. Per page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on
    (common/feeds/follow/applier.py).
@@ -17,7 +21,11 @@ ahead in a worker thread (common/pagewalk.py) so network, parsing and database o
 walking back are kept as compact entry tuples in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus
 their offsets: O(pages) small integers in memory, O(backlog) bytes on disk, only on a first catch-up or when the
 bookmark fell more than a page behind; they are popped a group at a time. While a new consumer walks back, the page
-its head names as prev-archive is downloaded during the parse (and used only if the parse agrees).
+its head names as prev-archive (as the pre-scan's XML parse finds it, on the feed's origin) is downloaded during
+the full parse (and used only if the parse agrees).
+
+Every request stays on the origin of the feed URL (common/feeds/follow/origin.py). `stop()` (a stopping process)
+ends a pass between two transactions and cuts its in-flight requests short.
 
 With a batch handler, a group's (else a page's) entries go to it in one call; if that fails, the transaction is
 rolled back and the pages are handled again one by one, then entry by entry (each in its own savepoint) to find
@@ -34,8 +42,12 @@ from typing import Iterable
 from common.feeds.follow.applier import Applier, BatchHandler, Handler
 from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
+from common.feeds.follow.errors import FollowerHalted, PassRunning, Stopped
+from common.feeds.follow.history import confirm
+from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
-from common.feeds.follow.pagewalk import PassWalker
+from common.feeds.follow.pagewalk import PageGone, PassWalker
+from common.feeds.follow.passgate import PassGate
 from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
 
@@ -44,6 +56,8 @@ __all__ = ["BatchHandler", "FeedFollower", "Handler"]
 log = logging.getLogger(__name__)
 
 GROUP_PAGES = 25  # pages handled in one transaction when the batch handler takes them whole
+PAGES_PER_PASS = 1000  # going forward; the rest waits for the next pass
+MAX_BACK_PAGES = 20_000  # walking back to the position (a first catch-up of 400 000 entries at 20 a page)
 
 
 class FeedFollower:
@@ -51,18 +65,25 @@ class FeedFollower:
 
     def __init__(self, feed_url: str, consumer_name: str, db: UnitOfWork, handler: Handler, models: TrackingModels,
                  *, event_types: Iterable[str] | None = None, max_attempts: int = 3, client: FeedClient | None = None,
-                 max_pages: int = 1_000_000, batch_handler: BatchHandler | None = None):
+                 max_back_pages: int = MAX_BACK_PAGES, pages_per_pass: int = PAGES_PER_PASS,
+                 batch_handler: BatchHandler | None = None):
         self.feed_url = feed_url
         self.name = consumer_name
         self.db = db
         self.models = models
-        self.client = client or FeedClient()
-        self.max_pages = max_pages
-        self._lock = threading.Lock()
+        self.origin = Origin(feed_url)
+        self.client = client or FeedClient(origin=feed_url)
+        if self.client.origin is None:
+            self.client.origin = self.origin
+        self.max_back_pages = max_back_pages
+        self.pages_per_pass = pages_per_pass
+        self.gate = PassGate()  # one pass at a time in this process
+        self._stopping = threading.Event()
         # Fetches (and parses) the next page while this one is handled: network and database overlap.
         self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"follow-{consumer_name}")
         self.last_poll: datetime | None = None  # last successful poll
         self.last_error: str | None = None
+        self.caught_up: bool | None = None  # whether the last pass reached the end of the feed
         self.polls = 0
         self.failures = 0
         self.tracking = TrackingStore(db, models.Tracking, consumer_name)
@@ -79,66 +100,119 @@ class FeedFollower:
         self.applier.handler = handler
 
     # ---- the pass -------------------------------------------------------------------------------------------
-    def poll(self) -> int:
-        """Read the feed from the durable position to its end, handling new entries; returns how many."""
-        with self._lock:  # two polls at once in one process: the second waits, then finds nothing new
-            self.polls += 1
-            try:
-                handled = self._pass()
-            except Exception as exc:
-                self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FeedError) else str(exc)
-                log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
-                raise
-            self.last_poll = utcnow()
-            self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
-            return handled
+    def poll(self, wait: float | None = None) -> int:
+        """Read the feed from the durable position on, handling new entries; returns how many.
+
+        A call that finds a pass running in this process waits for it (at most `wait` seconds; None: as long as it
+        takes) and answers with its outcome; PassRunning when it is still running (or enough calls wait already)."""
+        passes = self.gate.passes
+        if not self.gate.enter(wait):
+            raise PassRunning(f"a pass over {self.feed_url} is already running")
+        try:
+            if self.gate.passes != passes and wait is not None:  # the pass it waited for ended: its outcome
+                handled, error = self.gate.outcome
+                if error is not None:
+                    raise error
+                return handled
+            return self._run_pass()
+        finally:
+            self.gate.leave()
+
+    def _run_pass(self) -> int:
+        self.polls += 1
+        try:
+            handled = self._pass()
+        except Exception as exc:
+            if self._stopping.is_set() and isinstance(exc, (Stopped, FeedError)):
+                log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url)
+                self.gate.ended(0, None)
+                return 0  # what it handled is committed; a request cut short is no failure of the feed
+            self.gate.ended(0, exc)
+            self.failures += 1
+            self.last_error = str(exc) if isinstance(exc, (FeedError, FollowerHalted)) else \
+                f"{type(exc).__name__}: {exc}"
+            log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
+            raise
+        self.gate.ended(handled, None)
+        self.last_poll = utcnow()
+        self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
+        return handled
+
+    def stop(self) -> None:
+        """End a pass in progress between two transactions, and its requests in flight; no pass starts after."""
+        self._stopping.set()
+        self.client.close()
+
+    def _check_stop(self) -> None:
+        if self._stopping.is_set():
+            raise Stopped()
 
     def _pass(self) -> int:
+        self._check_stop()
         self.applier.stuck_reason = None
         state = self.load()
-        walk = PassWalker(self.client, self._ahead, self.max_pages, GROUP_PAGES)
-        page = walk.fetch(state.bookmark or self.feed_url, state.etag)
+        if state.halted:
+            raise FollowerHalted(state.halted)
+        walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES)
+        page = self._first_page(walk, state)
         if page is None:
+            self.caught_up = True
             return 0
         stack = PageStack()
         try:
             try:
-                while not _reaches_back_to(page, state.position):
-                    if page.prev is None:
-                        if page.entries or state.position:
-                            raise FeedError(f"{page.url}: the feed holds no position {state.position + 1} "
-                                            f"(it begins at {page.first}) and the page has no prev-archive link")
-                        break  # an empty feed
-                    stack.push(page)
-                    page = walk.back(page.prev, speculate=state.position == 0)
+                page = walk.to_position(page, state.position, stack, self._check_stop)
             finally:
                 walk.settle()
-            handled, group, error, ahead = 0, [page], None, None
-            try:
-                while True:
-                    if error is None and not stack and group[-1].next is not None:  # read on while handling these
-                        ahead = walk.read_ahead(group[-1].next)
-                    count, complete = self.applier.handle_group(group, state)
-                    handled += count
-                    if not complete:
-                        break  # an entry is being retried: nothing after it may be handled yet
-                    if error is not None:
-                        raise error  # the pages before the broken one are handled and committed
-                    if stack:
-                        group = [stack.pop() for _ in range(min(GROUP_PAGES, len(stack)))]
-                    elif ahead is not None:
-                        (group, error), ahead = ahead.result(), None
-                        if not group:
-                            raise error
-                    else:
-                        break
-            finally:
-                if ahead is not None:  # never leave a fetch running into the next pass
-                    ahead.exception()
-            return handled
+            confirm(self.tracking, page, state)
+            return self._forward(walk, page, stack, state)
         finally:
             stack.close()
+
+    def _first_page(self, walk: PassWalker, state: Tracked) -> Page | None:
+        """The bookmarked page (None: unchanged since its ETag); the feed URL when there is none, it is off the
+        feed's origin (an older configuration), or it is gone."""
+        bookmark = state.bookmark if self.origin.holds(state.bookmark) else None
+        if bookmark is None:
+            return walk.fetch(self.feed_url)
+        try:
+            return walk.fetch(bookmark, state.etag)
+        except PageGone:
+            log.info("%s: bookmark %s is gone; reading %s", self.name, bookmark, self.feed_url)
+            return walk.fetch(self.feed_url)
+
+    def _forward(self, walk: PassWalker, page: Page, stack: PageStack, state: Tracked) -> int:
+        """Handle the page in hand, the stack, then next-archive pages, a group per transaction."""
+        handled, group, error, ahead, pages = 0, [page], None, None, 1
+        self.caught_up = False
+        try:
+            while True:
+                more = pages < self.pages_per_pass
+                if error is None and more and not stack and group[-1].next is not None:  # read on meanwhile
+                    ahead = walk.read_ahead(group[-1].next, self.pages_per_pass - pages)
+                count, complete = self.applier.handle_group(group, state)
+                handled += count
+                if not complete:
+                    return handled  # an entry is being retried: nothing after it may be handled yet
+                if error is not None:
+                    raise error  # the pages before the broken one are handled and committed
+                self._check_stop()
+                if stack:
+                    group = [stack.pop() for _ in range(min(GROUP_PAGES, len(stack)))]
+                elif ahead is not None:
+                    (group, error), ahead = ahead.result(), None
+                    if not group:
+                        raise error
+                elif not more and group[-1].next is not None:
+                    log.info("%s: %d pages in this pass; the next pass goes on", self.name, pages)
+                    return handled
+                else:
+                    self.caught_up = True
+                    return handled
+                pages += len(group)
+        finally:
+            if ahead is not None:  # never leave a fetch running into the next pass
+                ahead.exception()
 
     # ---- dead letters and tracking record, for the consumer's pages and /health ---------------------------
     def dead_letters(self) -> list[dict]:
@@ -153,11 +227,10 @@ class FeedFollower:
         """The durable tracking record (created at position 0 if missing)."""
         return self.tracking.load()
 
+    def reset_position(self, position: int) -> Tracked:
+        """Set the position (clearing a halt); returns the record as it was."""
+        return self.tracking.reset(position)
+
     def stats(self) -> dict:
         """The durable position and counters."""
         return self.tracking.stats()
-
-
-def _reaches_back_to(page: Page, position: int) -> bool:
-    """Whether handling can start on this page: it holds position+1, or everything on it is handled."""
-    return page.first is not None and page.first <= position + 1

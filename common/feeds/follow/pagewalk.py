@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
-from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page, sniff_prev_archive
+from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page
+from common.feeds.follow.errors import PageGone
+from common.feeds.follow.history import holds
+from common.feeds.follow.pagestack import PageStack
+from common.feeds.follow.prescan import prescan
+
+__all__ = ["PageGone", "PassWalker"]
 
 
 class PassWalker:
     """The pages of one pass of a follower; `executor` (one worker) overlaps network and parsing with handling."""
 
     def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int):
+        """`max_pages`: the most pages walked back in one pass."""
         self.client = client
         self.executor = executor
         self.max_pages = max_pages
@@ -18,6 +26,7 @@ class PassWalker:
         # by the time /feed answers, so its own URL must stay followable from the next page.
         self.seen: set[str] = set()
         self._guess: tuple[str, Future] | None = None
+        self.back_pages = 0
 
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """The page at `url`, or None for 304 Not Modified to `etag`."""
@@ -30,10 +39,15 @@ class PassWalker:
     def back(self, url: str, speculate: bool) -> Page:
         """The page at `url` (a prev-archive link), using a speculative download of it if one is under way.
 
-        A new consumer walks back to the oldest page, so while it parses a page it already downloads the one
-        its head names as prev-archive (`speculate`); the download is used only if the parsed link agrees.
+        A new consumer walks back to the oldest page, so while feedparser parses a page it already downloads the
+        one the page's own XML names as prev-archive (`speculate`), as the pre-scan read it: never a URL in a
+        comment, never one off the feed's origin. The download is used only if the full parse agrees.
         """
         self._check_link(url)
+        self.back_pages += 1
+        if self.back_pages > self.max_pages:
+            raise FeedError(f"more than {self.max_pages} pages walked back in one pass without reaching the "
+                            f"position; giving up at {url}")
         guess, self._guess = self._guess, None
         if guess is not None and guess[0] == url:
             got = guess[1].result()
@@ -45,11 +59,29 @@ class PassWalker:
             raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
         body, etag, final_url = got
         self.seen.add(final_url)
-        if speculate:
-            nxt = sniff_prev_archive(body)
-            if nxt and nxt not in self.seen:
-                self._guess = (nxt, self.executor.submit(self.client.download, nxt))
-        return parse_page(final_url, body, etag)
+        scan = prescan(final_url, body)
+        nxt = scan.links.get("prev-archive")
+        origin = self.client.origin
+        if speculate and nxt and nxt not in self.seen and (origin is None or origin.holds(nxt)):
+            self._guess = (nxt, self.executor.submit(self.client.download, nxt))
+        return parse_page(final_url, body, etag, scan)
+
+    def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
+        """Walk back from `page` to the page holding `position` (for 0: the oldest), pushing the pages passed over
+        onto `stack`. Where the feed no longer holds the position, the page it ended on (the history check says)."""
+        while not holds(page, position):
+            check_stop()
+            if page.prev is None:
+                if page.entries and not position:
+                    raise FeedError(f"{page.url}: the feed begins at position {page.first}, not 1, and the page "
+                                    "has no prev-archive link")
+                return page  # an empty feed, or one that begins after the position: the history check says
+            stack.push(page)
+            page = self.back(page.prev, speculate=position == 0)
+        while (position and page.entry_at(position) is None and page.last is not None and page.last < position
+               and page.next is not None):
+            page = self.fetch(page.next)  # pages laid out anew: the position lies further on
+        return page
 
     def settle(self) -> None:
         """Wait for a speculative download still under way, so none runs into the next pass."""
@@ -57,18 +89,19 @@ class PassWalker:
             self._guess[1].exception()
             self._guess = None
 
-    def read_ahead(self, url: str) -> Future:
-        """Start reading up to `group_pages` pages along next-archive from `url` in the worker thread.
+    def read_ahead(self, url: str, limit: int | None = None) -> Future:
+        """Start reading up to `group_pages` (at most `limit`) pages along next-archive from `url` in the worker
+        thread.
 
         The future gives (pages, the FeedError that stopped it early or None): pages before a broken one still
         get handled.
         """
-        return self.executor.submit(self._read_group, url)
+        return self.executor.submit(self._read_group, url, min(self.group_pages, limit or self.group_pages))
 
-    def _read_group(self, url: str | None) -> tuple[list[Page], FeedError | None]:
+    def _read_group(self, url: str | None, limit: int) -> tuple[list[Page], FeedError | None]:
         pages: list[Page] = []
         try:
-            while url is not None and len(pages) < self.group_pages:
+            while url is not None and len(pages) < limit:
                 page = self.fetch(url)
                 if page is None:
                     raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
@@ -81,5 +114,6 @@ class PassWalker:
     def _check_link(self, url: str) -> None:
         if url in self.seen:
             raise FeedError(f"link loop: {url} was reached twice in one pass")
-        if len(self.seen) >= self.max_pages:
-            raise FeedError(f"more than {self.max_pages} pages in one pass; giving up at {url}")
+        origin = self.client.origin
+        if origin is not None:
+            origin.check(url)

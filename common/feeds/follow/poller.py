@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from common.feeds.follow.errors import PassRunning
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
@@ -35,6 +37,10 @@ class Poller:
         self._scheduler.start()
 
     def stop(self) -> None:
+        """Stop the follower's pass in progress (between two transactions), then the scheduler."""
+        stop = getattr(self.follower, "stop", None)
+        if stop is not None:
+            stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
@@ -44,7 +50,9 @@ class Poller:
         if self.clock() < self.next_allowed and not self._recovered_meanwhile():
             return
         try:
-            self.follower.poll()
+            self.follower.poll(wait=0)
+        except PassRunning:
+            return  # a POST /poll is reading the feed right now
         except Exception:  # logged by the follower, shown in /health
             self.failures_in_a_row += 1
             self.failed_at = datetime.now(timezone.utc)

@@ -50,6 +50,12 @@ def tracking_models(base: type[DeclarativeBase]) -> TrackingModels:
         retry_position: Mapped[int | None] = mapped_column(Integer)
         retry_attempts: Mapped[int] = mapped_column(Integer, default=0)
         retry_reason: Mapped[str | None] = mapped_column(Text)
+        # The atom:id and atom:updated of the entry at `position`: each pass checks the feed still holds it there.
+        entry_id: Mapped[str | None] = mapped_column(Text)
+        entry_updated: Mapped[str | None] = mapped_column(String(100))
+        # Why the follower halted (history rewritten), kept until an operator resets the position.
+        halted_reason: Mapped[str | None] = mapped_column(Text)
+        halted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
         handled: Mapped[int] = mapped_column(Integer, default=0)
         skipped: Mapped[int] = mapped_column(Integer, default=0)
         dead_lettered: Mapped[int] = mapped_column(Integer, default=0)
@@ -89,6 +95,9 @@ class Tracked:
     etag: str | None = None
     retry_position: int | None = None
     retry_attempts: int = 0
+    entry_id: str | None = None
+    entry_updated: str | None = None
+    halted: str | None = None
 
 
 class TrackingStore:
@@ -102,8 +111,8 @@ class TrackingStore:
     def read(self, session: Session, lock: bool = False) -> Tracked:
         """The record in the caller's transaction (FOR UPDATE with `lock`), created at position 0 if missing."""
         T = self.model
-        query = select(T.position, T.bookmark, T.etag, T.retry_position, T.retry_attempts).where(
-            T.consumer == self.consumer)
+        query = select(T.position, T.bookmark, T.etag, T.retry_position, T.retry_attempts, T.entry_id,
+                       T.entry_updated, T.halted_reason).where(T.consumer == self.consumer)
         if lock:
             query = query.with_for_update()
         row = session.execute(query).one_or_none()
@@ -115,7 +124,8 @@ class TrackingStore:
             except IntegrityError:
                 pass  # another instance created it first
             row = session.execute(query).one()
-        return Tracked(row.position, row.bookmark, row.etag, row.retry_position, row.retry_attempts or 0)
+        return Tracked(row.position, row.bookmark, row.etag, row.retry_position, row.retry_attempts or 0,
+                       row.entry_id, row.entry_updated, row.halted_reason)
 
     def load(self) -> Tracked:
         """The durable record (created at position 0 if missing)."""
@@ -126,23 +136,56 @@ class TrackingStore:
             return self.read(session)
 
     def advance(self, session: Session, old: Tracked, new: Tracked, counts: dict, retry_reason: str | None) -> bool:
-        """UPDATE … WHERE position = old.position: False when another instance moved first."""
+        """UPDATE … WHERE position = old.position (and not halted): False when another instance moved first."""
         T = self.model
         result = session.execute(
-            update(T).where(T.consumer == self.consumer, T.position == old.position).values(
-                position=new.position, bookmark=new.bookmark, etag=new.etag, retry_position=new.retry_position,
+            update(T).where(T.consumer == self.consumer, T.position == old.position, T.halted_reason.is_(None)).values(
+                position=new.position, bookmark=new.bookmark, etag=new.etag, entry_id=new.entry_id,
+                entry_updated=new.entry_updated, retry_position=new.retry_position,
                 retry_attempts=new.retry_attempts, retry_reason=retry_reason,
                 handled=T.handled + counts["handled"], skipped=T.skipped + counts["skipped"],
                 dead_lettered=T.dead_lettered + counts["dead_lettered"]))
         return result.rowcount == 1
+
+    def record_entry(self, position: int, entry_id: str, updated: str | None) -> None:
+        """Remember which entry `position` names, when the record does not say yet (an older record, a reset)."""
+        T = self.model
+        with self.db.write() as session:
+            session.execute(update(T).where(T.consumer == self.consumer, T.position == position,
+                                            T.entry_id.is_(None)).values(entry_id=entry_id, entry_updated=updated))
+
+    def halt(self, reason: str) -> str:
+        """Halt durably (every instance and every restart sees it); returns the reason in force."""
+        T = self.model
+        with self.db.write() as session:
+            session.execute(update(T).where(T.consumer == self.consumer, T.halted_reason.is_(None)).values(
+                halted_reason=reason, halted_at=utcnow(), etag=None))
+            return session.scalar(select(T.halted_reason).where(T.consumer == self.consumer)) or reason
+
+    def reset(self, position: int) -> Tracked:
+        """The operator's way out: set the position, clear the halt, bookmark, ETag, recorded entry and retries.
+
+        Returns the record as it was. The next pass records the entry the feed holds at `position`."""
+        if position < 0:
+            raise ValueError("a position is 0 or more")
+        T = self.model
+        with self.db.write() as session:
+            old = self.read(session, lock=True)
+            session.execute(update(T).where(T.consumer == self.consumer).values(
+                position=position, bookmark=None, etag=None, entry_id=None, entry_updated=None,
+                halted_reason=None, halted_at=None, retry_position=None, retry_attempts=0, retry_reason=None))
+        return old
 
     def stats(self) -> dict:
         """Position and durable counters, for /health."""
         with self.db.read() as session:
             row = session.get(self.model, self.consumer)
             if row is None:
-                return {"position": 0, "handled": 0, "skipped": 0, "dead_lettered": 0, "retrying": None}
+                return {"position": 0, "handled": 0, "skipped": 0, "dead_lettered": 0, "retrying": None,
+                        "halted": None}
             return {"position": row.position, "handled": row.handled, "skipped": row.skipped,
+                    "halted": ({"reason": row.halted_reason, "since": rfc3339(row.halted_at)}
+                               if row.halted_reason else None),
                     "dead_lettered": row.dead_lettered,
                     "retrying": ({"position": row.retry_position, "attempts": row.retry_attempts,
                                   "reason": row.retry_reason} if row.retry_position else None)}
