@@ -71,17 +71,38 @@ def json_error(status: int, message: str, **extra):
     return jsonify({"error": message, **extra}), status
 
 
+def halted_reason(f: FeedFollower) -> str | None:
+    """Why the follower halted (it applies nothing until an operator resets its position), or None."""
+    halted = getattr(f, "halted", None)
+    if not halted:
+        return None
+    return halted if isinstance(halted, str) else str(getattr(f, "halt_reason", None) or "halted")
+
+
 def follower_status(f: FeedFollower) -> dict:
     """Everything /health and the status panel show about one follower."""
     status = {"consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll),
               "last_error": f.last_error, "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls,
               "failed_polls": f.failures, "poller": f.poller.status()}
+    halted = halted_reason(f)
+    if halted:
+        status.update(state="halted", halted_reason=halted)
     try:
         status.update(f.stats())
         status["dead_letters"] = f.dead_letters()
     except SQLAlchemyError as exc:  # stay up and say so
         status.update(position=None, database_error=f"{type(exc).__name__}: {exc}")
+    status.update(_lag(f, status.get("position")))
     return status
+
+
+def _lag(f: FeedFollower, position: int | None) -> dict:
+    """The head this follower last saw and its lag behind it (null before it read the feed, or with no database)."""
+    lag = f.lag(position) if position is not None else None
+    if lag is None:
+        return {"head_position": None, "lag_entries": None, "lag_seconds": None}
+    return {"head_position": lag.head.position, "lag_entries": lag.entries,
+            "lag_seconds": None if lag.seconds is None else round(lag.seconds, 3)}
 
 
 def consumer_status() -> dict:

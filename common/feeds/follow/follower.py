@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Iterable
@@ -36,6 +37,7 @@ from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.pagewalk import PassWalker
+from common.feeds.follow.progress import Lag, PassReport, Progress
 from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
 
@@ -65,6 +67,11 @@ class FeedFollower:
         self.last_error: str | None = None
         self.polls = 0
         self.failures = 0
+        # The feed's head as last seen, the lag behind it, and listeners told what each pass did (metrics, logs).
+        self.progress = Progress()
+        self._walk: PassWalker | None = None
+        self._state: Tracked | None = None
+        self._outcome = "failed"
         self.tracking = TrackingStore(db, models.Tracking, consumer_name)
         self.dead = DeadLetters(db, models.DeadLetter, consumer_name, self.client)
         self.applier = Applier(consumer_name, db, self.tracking, self.dead, handler, batch_handler,
@@ -83,23 +90,45 @@ class FeedFollower:
         """Read the feed from the durable position to its end, handling new entries; returns how many."""
         with self._lock:  # two polls at once in one process: the second waits, then finds nothing new
             self.polls += 1
+            started = time.monotonic()
+            self._walk, self._state, self._outcome = None, None, "failed"
             try:
                 handled = self._pass()
             except Exception as exc:
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FeedError) else str(exc)
-                log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
+                log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error,
+                            extra=self._log_context())
+                self._report(started, 0)
                 raise
             self.last_poll = utcnow()
             self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
+            self._report(started, handled)
             return handled
+
+    def lag(self, position: int) -> Lag | None:
+        """How far `position` is behind the feed's head as this follower last saw it; None before it read the feed."""
+        return self.progress.lag(position)
+
+    def _report(self, started: float, handled: int) -> None:
+        state = self._state
+        self.progress.report(PassReport(
+            self.feed_url, time.monotonic() - started, self._walk.requests if self._walk else 0, handled,
+            self._outcome, state.position if state else None, self.last_error if self._outcome == "failed" else None))
+
+    def _log_context(self) -> dict:
+        """`extra=` for log records: structured logs carry the feed and the position."""
+        return {"feed": self.feed_url, "consumer": self.name,
+                "position": self._state.position if self._state else None}
 
     def _pass(self) -> int:
         self.applier.stuck_reason = None
-        state = self.load()
-        walk = PassWalker(self.client, self._ahead, self.max_pages, GROUP_PAGES)
+        state = self._state = self.load()
+        walk = self._walk = PassWalker(self.client, self._ahead, self.max_pages, GROUP_PAGES, self.progress.saw)
         page = walk.fetch(state.bookmark or self.feed_url, state.etag)
         if page is None:
+            self.progress.caught_up(state.position)
+            self._outcome = "not_modified"
             return 0
         stack = PageStack()
         try:
@@ -121,7 +150,9 @@ class FeedFollower:
                         ahead = walk.read_ahead(group[-1].next)
                     count, complete = self.applier.handle_group(group, state)
                     handled += count
+                    self.progress.handled_up_to(group, state.position)
                     if not complete:
+                        self._outcome = "stuck"
                         break  # an entry is being retried: nothing after it may be handled yet
                     if error is not None:
                         raise error  # the pages before the broken one are handled and committed
@@ -132,6 +163,7 @@ class FeedFollower:
                         if not group:
                             raise error
                     else:
+                        self._outcome = "read"
                         break
             finally:
                 if ahead is not None:  # never leave a fetch running into the next pass

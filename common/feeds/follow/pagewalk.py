@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page, sniff_prev_archive
 
@@ -9,8 +10,11 @@ from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page, 
 class PassWalker:
     """The pages of one pass of a follower; `executor` (one worker) overlaps network and parsing with handling."""
 
-    def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int):
+    def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int,
+                 saw: Callable[[Page], None] = lambda page: None):
         self.client = client
+        self.saw = saw  # told of every page read (the follower learns the feed's head from them)
+        self.requests = 0  # page requests made, a 304 included
         self.executor = executor
         self.max_pages = max_pages
         self.group_pages = group_pages
@@ -22,9 +26,11 @@ class PassWalker:
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """The page at `url`, or None for 304 Not Modified to `etag`."""
         self._check_link(url)
+        self.requests += 1
         page = self.client.fetch(url, etag)
         if page is not None:
             self.seen.add(page.url)
+            self.saw(page)
         return page
 
     def back(self, url: str, speculate: bool) -> Page:
@@ -34,6 +40,7 @@ class PassWalker:
         its head names as prev-archive (`speculate`); the download is used only if the parsed link agrees.
         """
         self._check_link(url)
+        self.requests += 1
         guess, self._guess = self._guess, None
         if guess is not None and guess[0] == url:
             got = guess[1].result()
@@ -49,7 +56,9 @@ class PassWalker:
             nxt = sniff_prev_archive(body)
             if nxt and nxt not in self.seen:
                 self._guess = (nxt, self.executor.submit(self.client.download, nxt))
-        return parse_page(final_url, body, etag)
+        page = parse_page(final_url, body, etag)
+        self.saw(page)
+        return page
 
     def settle(self) -> None:
         """Wait for a speculative download still under way, so none runs into the next pass."""
