@@ -129,12 +129,15 @@ class NginxServer(ManagedProcess):
     name = "nginx"
 
     def __init__(self, order: str | list[str], invoicing: str | list[str] | None = None,
-                 shipping: str | list[str] | None = None, port: int | None = None, feed_token: str = ""):
+                 shipping: str | list[str] | None = None, port: int | None = None, feed_token: str = "",
+                 feed_log: str | None = None):
         self.binary = require_binary("nginx", "/usr/sbin/nginx")
         self.port = port or free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="atomshop-nginx-"))
         atexit.register(shutil.rmtree, self.prefix, True)  # even if start() is never reached
         self.log_path = self.prefix / "logs" / "nginx.out"
+        # Where the feed's JSON access lines go: a file here, `syslog:server=…` for the cache exporter.
+        self.feed_log = feed_log or str(self.prefix / "logs" / "feed.log")
         # An upstream that is not running yet answers 502, which is what nginx does in production too.
         self.upstreams = {"ORDER_UPSTREAM": _servers(order),
                           "INVOICING_UPSTREAM": _servers(invoicing or f"127.0.0.1:{free_port()}"),
@@ -155,7 +158,7 @@ class NginxServer(ManagedProcess):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         site = render_template(NGINX_TEMPLATE.read_text(), {
             **self.upstreams, "NGINX_PORT": f"127.0.0.1:{self.port}", "NGINX_CACHE_DIR": str(self.prefix / "cache"),
-            "ATOMSHOP_HOME": str(NGINX_HOME), "FEED_TOKEN": self.feed_token})
+            "ATOMSHOP_HOME": str(NGINX_HOME), "FEED_TOKEN": self.feed_token, "NGINX_FEED_LOG": self.feed_log})
         (self.prefix / "atomshop.conf").write_text(site)
         # Run as root, the master would hand the workers to `nobody`, who cannot use this private temp prefix.
         user = "user root root;\n" if os.geteuid() == 0 else ""
