@@ -66,6 +66,7 @@ ENTRIES_PER_PASS = Histogram("atomshop_follower_entries_per_pass", "Entries hand
                              buckets=(0, 1, 2, 5, 20, 100, 500, 2000, 10000, 100000))
 
 bp = Blueprint("metrics", __name__)
+_children: dict[tuple, tuple] = {}  # (route, method, status, held) → the labelled counter and histogram
 
 
 def init_app(app: Flask) -> None:
@@ -156,8 +157,13 @@ def _count(response: Response) -> Response:
     started = request.environ.get(_START)
     rule = request.url_rule
     route = rule.rule if rule is not None else "unmatched"  # templates, never raw paths: bounded label values
-    HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    held = "true" if "Preference-Applied" in response.headers else "false"
+    key = (route, request.method, response.status_code, held)
+    children = _children.get(key)
+    if children is None:  # labels() validates and locks: once per combination, not once per request
+        children = _children[key] = (HTTP_REQUESTS.labels(route, request.method, str(response.status_code)),
+                                      HTTP_SECONDS.labels(route, request.method, held))
+    children[0].inc()
     if started is not None:
-        held = "true" if "Preference-Applied" in response.headers else "false"
-        HTTP_SECONDS.labels(route, request.method, held).observe(time.perf_counter() - started)
+        children[1].observe(time.perf_counter() - started)
     return response
