@@ -8,7 +8,7 @@ follower retries it, and says so in `last_error`.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError

@@ -27,34 +27,36 @@ from common.service.following import FOLLOWERS_KEY, halted_reason
 # Decided once, like prometheus-client itself decides where values live when it is first imported.
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 _START = "atomshop.metrics.start"
-_STATE = {"multiprocess_mode": "mostrecent"}
 _FEED = ["feed"]
 # Requests take milliseconds, held long polls up to their wait (20 s or more).
 _LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60)
 
-FEED_HEAD = Gauge("atomshop_feed_head_position", "Position of the newest entry of the feed this service publishes",
-                  **_STATE)
+
+
+def _state(name: str, documentation: str, labels: list[str] | None = None) -> Gauge:
+    """A gauge describing state: under several workers, the value most recently set by any of them."""
+    return Gauge(name, documentation, labels or [], multiprocess_mode="mostrecent")
+
+
+FEED_HEAD = _state("atomshop_feed_head_position", "Position of the newest entry of the feed this service publishes")
 HTTP_REQUESTS = Counter("atomshop_http_requests", "HTTP requests answered, by route template, method and status",
                         ["route", "method", "status"])
 HTTP_SECONDS = Histogram("atomshop_http_request_duration_seconds",
                          "Time to answer an HTTP request, by route template and method; held=true for a long poll "
                          "the feed held (Preference-Applied)", ["route", "method", "held"], buckets=_LATENCY_BUCKETS)
 
-POSITION = Gauge("atomshop_follower_position", "Durable position of the follower in the feed", _FEED, **_STATE)
-HEAD = Gauge("atomshop_follower_head_position", "Newest position of the feed the follower has seen", _FEED, **_STATE)
-LAG_ENTRIES = Gauge("atomshop_follower_lag_entries", "Entries between the follower's position and the feed's head",
-                    _FEED, **_STATE)
-LAG_SECONDS = Gauge("atomshop_follower_lag_seconds",
+POSITION = _state("atomshop_follower_position", "Durable position of the follower in the feed", _FEED)
+HEAD = _state("atomshop_follower_head_position", "Newest position of the feed the follower has seen", _FEED)
+LAG_ENTRIES = _state("atomshop_follower_lag_entries", "Entries between the follower's position and the feed's head",
+                    _FEED)
+LAG_SECONDS = _state("atomshop_follower_lag_seconds",
                     "Seconds since the oldest entry the follower has not handled was published (0: caught up)",
-                    _FEED, **_STATE)
-DEAD_LETTERS = Gauge("atomshop_follower_dead_letters", "Dead letters the follower holds", _FEED, **_STATE)
-HALTED = Gauge("atomshop_follower_halted", "1 when the follower has halted (history rewritten), else 0", _FEED,
-               **_STATE)
-FAILURES_IN_A_ROW = Gauge("atomshop_follower_failures_in_a_row", "Failed scheduled polls in a row", _FEED, **_STATE)
-BACKOFF = Gauge("atomshop_follower_backoff_seconds", "Seconds the poller still waits before its next poll", _FEED,
-                **_STATE)
-LAST_POLL = Gauge("atomshop_follower_last_poll_timestamp_seconds", "Unix time of the last successful pass", _FEED,
-                  **_STATE)
+                    _FEED)
+DEAD_LETTERS = _state("atomshop_follower_dead_letters", "Dead letters the follower holds", _FEED)
+HALTED = _state("atomshop_follower_halted", "1 when the follower has halted (history rewritten), else 0", _FEED)
+FAILURES_IN_A_ROW = _state("atomshop_follower_failures_in_a_row", "Failed scheduled polls in a row", _FEED)
+BACKOFF = _state("atomshop_follower_backoff_seconds", "Seconds the poller still waits before its next poll", _FEED)
+LAST_POLL = _state("atomshop_follower_last_poll_timestamp_seconds", "Unix time of the last successful pass", _FEED)
 ENTRIES = Counter("atomshop_follower_entries", "Entries the follower handled", _FEED)
 PASSES = Counter("atomshop_follower_passes", "Passes over the feed, by outcome (read, not_modified, stuck, failed)",
                  ["feed", "outcome"])

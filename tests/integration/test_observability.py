@@ -148,7 +148,7 @@ class Exporter(ManagedProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}"
 
-    def start(self) -> "Exporter":
+    def start(self) -> Exporter:
         self._spawn([sys.executable, str(REPO / "deploy" / "feed_cache_exporter.py"), "--host", "127.0.0.1",
                      "--syslog-port", str(self.syslog_port), "--metrics-port", str(self.metrics_port)], cwd=REPO)
         self._wait_answering(self.url + "/metrics")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
@@ -146,7 +146,7 @@ def _page(positions: range, published: datetime, current: bool) -> Page:
 
 def test_lag_seconds_count_from_the_oldest_entry_not_handled_and_the_head_comes_from_the_current_page():
     progress = Progress()
-    published = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    published = datetime(2026, 1, 1, tzinfo=UTC)
     now = published + timedelta(hours=1)
     assert progress.lag(0, now) is None
     archive, current = _page(range(1, 4), published, False), _page(range(4, 6), published, True)

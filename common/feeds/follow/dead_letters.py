@@ -4,9 +4,9 @@ from __future__ import annotations
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from common.feeds.uow import UnitOfWork
 from common.feeds.follow.client import FeedClient, FeedEntry
 from common.feeds.follow.tracking import utcnow
+from common.feeds.uow import UnitOfWork
 
 
 class DeadLetters:

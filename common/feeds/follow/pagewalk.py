@@ -1,8 +1,8 @@
 """One pass over a paged feed: every page fetched at most once, link loops refused, next pages read ahead."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
 
 from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page, sniff_prev_archive
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from common.feeds.follow.client import FeedEntry, Page
 
@@ -25,7 +25,7 @@ def entry_time(entry: FeedEntry) -> datetime | None:
         moment = datetime.fromisoformat(entry.updated.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Progress:
     """The head a follower has seen and the oldest entry it has seen but not handled; thread-safe (pages are
     also read ahead in a worker thread)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.head: Head | None = None
         self._pending: tuple[int, datetime | None] | None = None  # (position, published) of the oldest unhandled
@@ -78,8 +78,10 @@ class Progress:
             if page.next is None:  # the current page: its newest entry is the head (0: an empty feed)
                 newest = page.entries[-1] if page.entries else None
                 self.head = Head(newest.position, entry_time(newest)) if newest else Head(0, None)
-            elif page.entries and (self.head is None or page.last > self.head.position):
-                self.head = Head(page.last, entry_time(page.entries[-1]))
+            elif page.entries:
+                newest = page.entries[-1]
+                if self.head is None or newest.position > self.head.position:
+                    self.head = Head(newest.position, entry_time(newest))
 
     def handled_up_to(self, pages: list[Page], position: int) -> None:
         """Entries up to `position` are handled: remember the first one of `pages` beyond it, if any."""
@@ -107,7 +109,7 @@ class Progress:
         since = pending[1] if pending is not None and pending[0] > position else head.updated
         if since is None:
             return Lag(head, entries, None)
-        return Lag(head, entries, max(0.0, ((now or datetime.now(timezone.utc)) - since).total_seconds()))
+        return Lag(head, entries, max(0.0, ((now or datetime.now(UTC)) - since).total_seconds()))
 
     def report(self, report: PassReport) -> None:
         """Tell every listener what a pass did; a failing listener never breaks the follower."""
