@@ -5,7 +5,8 @@ app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts them 
 is loaded and stops them when the worker exits. Every service follows a feed (the order service follows
 invoicing and shipping), so each runs ONE worker process and takes its concurrency from threads
 (`--workers 1 --threads 8`) and scales out as more instances; a follower started with more workers refuses
-to boot rather than poll twice.
+to boot rather than poll twice. With POLL_INTERVAL=0 (reads only on POST /poll) nothing runs in the background
+and any number of workers may serve.
 
 Metrics: every worker counts its own requests; with PROMETHEUS_MULTIPROC_DIR set, prometheus-client keeps the
 values in files in that folder and `/metrics`, whichever worker answers it, adds them up. When it is unset this

@@ -51,7 +51,9 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
                                 client=FeedClient(token=app.config.get("FEED_TOKEN")))
         follower.title = spec.title
         follower.poller = Poller(follower, app.config["POLL_INTERVAL"])
-        app.extensions.setdefault(BACKGROUND_KEY, []).append(follower.poller)
+        background = app.extensions.setdefault(BACKGROUND_KEY, [])
+        if app.config["POLL_INTERVAL"] > 0:  # with 0 nothing runs in the background: any number of workers may serve
+            background.append(follower.poller)
         followers[spec.name] = follower
     app.extensions[FOLLOWERS_KEY] = followers
     app.extensions[FOLLOWER_KEY] = next(iter(followers.values()))

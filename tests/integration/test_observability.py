@@ -42,8 +42,9 @@ def test_metrics_of_three_gunicorn_workers_add_up_whichever_worker_answers_and_s
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"left over from a previous run")  # emptied at start
+    # POLL_INTERVAL=0: no scheduled poller, so the order service (a follower too) may run several workers.
     order = GunicornProcess("order_service.app:create_app()", tmp_path / "order", workers=3, threads=1,
-                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, name="order")
+                            env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "POLL_INTERVAL": "0"}, name="order")
     with order:
         requests.post(order.url + "/api/orders", json=ORDER, timeout=10).raise_for_status()
         before = value(families(order.url + "/metrics"), "atomshop_http_requests_total", route="/feed")

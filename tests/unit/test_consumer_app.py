@@ -165,3 +165,5 @@ def test_poll_interval_and_feed_url_come_from_the_environment(monkeypatch):
     app = create_shipping()
     assert app.config["ORDER_FEED_URL"] == "http://127.0.0.1:8081/feed" and app.config["POLL_INTERVAL"] == 5.0
     assert app.extensions["atomshop.background"]  # the poller, started only by common.service.cli.serve
+    monkeypatch.setenv("POLL_INTERVAL", "0")
+    assert create_shipping().extensions["atomshop.background"] == []  # POST /poll only: no worker limit
