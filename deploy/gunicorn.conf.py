@@ -5,12 +5,28 @@ app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts them 
 is loaded and stops them when the worker exits. Every service follows a feed (the order service follows
 invoicing and shipping), so each runs ONE worker process and takes its concurrency from threads
 (`--workers 1 --threads 8`) and scales out as more instances; a follower started with more workers refuses
-to boot rather than poll twice.
+to boot rather than poll twice. With POLL_INTERVAL=0 (reads only on POST /poll) nothing runs in the background
+and any number of workers may serve.
+
+Metrics: every worker counts its own requests; with PROMETHEUS_MULTIPROC_DIR set, prometheus-client keeps the
+values in files in that folder and `/metrics`, whichever worker answers it, adds them up. When it is unset this
+config makes a private folder for this gunicorn (set before any worker imports prometheus-client), empties a
+given one at start, and tells prometheus-client when a worker dies so its live values go.
 """
+import glob
 import logging
 import os
+import shutil
+import tempfile
 
-from common.service.cli import BACKGROUND_KEY
+# Before anything imports prometheus_client: it decides where values live at import.
+_own_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_metrics_dir = tempfile.mkdtemp(prefix="atomshop-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+from common.service.cli import BACKGROUND_KEY  # noqa: E402
+from common.service.logs import configure_logging, restyle  # noqa: E402
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -31,8 +47,26 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    """Send the apps' own logging (the poller's) to stderr like gunicorn's."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    """Logging in LOG_FORMAT for the apps and gunicorn alike; an empty metrics folder (values of a previous run
+    would be added to this one's)."""
+    configure_logging()
+    for name in ("gunicorn.error", "gunicorn.access"):
+        restyle(logging.getLogger(name))
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
+
+
+def on_exit(server):
+    """Remove the metrics folder this config made."""
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges (counters and histograms keep counting what it did)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _background(worker) -> list:

@@ -10,7 +10,7 @@ from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.db import get_db
 from common.service.security import accepts_feed_token
 from order_service.models import Customer, Item, Order
-from order_service.orders import (InvalidOrder, customer_document, item_document, order_document,
+from order_service.orders import (InvalidOrder, customer_document, item_document, log_placed, order_document,
                                   parse_order_json, place_order)
 from order_service.status import AlreadyDispatched, cancel, status_document, status_of
 
@@ -67,6 +67,7 @@ def create_order():
             document = order_document(placed)
     except InvalidOrder as exc:
         return error(422, "the order is not valid", exc.errors)
+    log_placed(placed)
     response = jsonify(document)
     response.status_code = 201
     response.headers["Location"] = url_for("api.order", order_id=document["id"])

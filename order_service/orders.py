@@ -1,6 +1,7 @@
 """Placing an order: the checks every channel shares, the write, and the order document."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,8 @@ from order_service.models import Customer, Item, Order, OrderLine, OrderStatus
 EVENT_ORDER_CREATED = ORDER_CREATED
 ADDRESS_PARTS = ("street", "zip", "city")
 CENT = Decimal("0.01")
+
+log = logging.getLogger(__name__)
 
 
 class InvalidOrder(ValueError):
@@ -99,6 +102,11 @@ def place_order(session: Session, publisher: FeedPublisher, request: OrderReques
     session.add(OrderStatus(order_id=order.id))  # nothing heard yet; the followers fill it in
     publisher.append(session, EVENT_ORDER_CREATED, order_document(order))
     return order
+
+
+def log_placed(order: Order) -> None:
+    """Say an order was placed, once its transaction has committed (its id in structured logs)."""
+    log.info("order %d placed", order.id, extra={"order_id": order.id})
 
 
 def money(amount: Decimal) -> str:

@@ -15,7 +15,7 @@ from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
 from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
-from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, place_order
+from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, log_placed, place_order
 from order_service.status import AlreadyDispatched, cancel, cancellation_state, status_of, timeline
 
 bp = Blueprint("views", __name__)
@@ -64,6 +64,7 @@ def create_order():
         try:
             with get_db().write() as session:
                 order = place_order(session, current_app.extensions[PUBLISHER_KEY], order_request)
+            log_placed(order)
             flash(f"Order {order.id} placed.", "success")
             return redirect(url_for("views.order", order_id=order.id), 303)
         except InvalidOrder as exc:

@@ -80,6 +80,17 @@ class PostgresServer(Managed):
                 if attempt == 2:
                     raise AssertionError(f"PostgreSQL did not start:\n{self.log()}") from None
 
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: connections dropped), keeping its data and port for resume()."""
+        _run_as(self.user, [self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"], cwd=self.dir)
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port."""
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        _run_as(self.user, [self.pg_ctl, "-D", str(self.data), "-l", str(self.dir / "server.log"), "-o", options,
+                            "-w", "-t", "60", "start"], cwd=self.dir)
+
     def create_database(self, name: str | None = None) -> str:
         """Create an empty database (a fresh name unless given) and return its SQLAlchemy URL."""
         import psycopg
@@ -129,12 +140,15 @@ class NginxServer(ManagedProcess):
     name = "nginx"
 
     def __init__(self, order: str | list[str], invoicing: str | list[str] | None = None,
-                 shipping: str | list[str] | None = None, port: int | None = None, feed_token: str = ""):
+                 shipping: str | list[str] | None = None, port: int | None = None, feed_token: str = "",
+                 feed_log: str | None = None):
         self.binary = require_binary("nginx", "/usr/sbin/nginx")
         self.port = port or free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="atomshop-nginx-"))
         atexit.register(shutil.rmtree, self.prefix, True)  # even if start() is never reached
         self.log_path = self.prefix / "logs" / "nginx.out"
+        # Where the feed's JSON access lines go: a file here, `syslog:server=…` for the cache exporter.
+        self.feed_log = feed_log or str(self.prefix / "logs" / "feed.log")
         # An upstream that is not running yet answers 502, which is what nginx does in production too.
         self.upstreams = {"ORDER_UPSTREAM": _servers(order),
                           "INVOICING_UPSTREAM": _servers(invoicing or f"127.0.0.1:{free_port()}"),
@@ -155,7 +169,7 @@ class NginxServer(ManagedProcess):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         site = render_template(NGINX_TEMPLATE.read_text(), {
             **self.upstreams, "NGINX_PORT": f"127.0.0.1:{self.port}", "NGINX_CACHE_DIR": str(self.prefix / "cache"),
-            "ATOMSHOP_HOME": str(NGINX_HOME), "FEED_TOKEN": self.feed_token})
+            "ATOMSHOP_HOME": str(NGINX_HOME), "FEED_TOKEN": self.feed_token, "NGINX_FEED_LOG": self.feed_log})
         (self.prefix / "atomshop.conf").write_text(site)
         # Run as root, the master would hand the workers to `nobody`, who cannot use this private temp prefix.
         user = "user root root;\n" if os.geteuid() == 0 else ""

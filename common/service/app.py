@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from common.feeds import TrackingModels
-from common.service import following, health, migrate, publishing, security, web
+from common.service import following, health, logs, metrics, migrate, publishing, security, web
 from common.service.config import base_config
 from common.service.db import Database
 from common.service.following import Follow
@@ -54,6 +54,8 @@ def create_service_app(service: Service, config: dict | None = None) -> Flask:
         assert service.tracking is not None, "a service that follows a feed needs tracking_models(Base)"
         following.init_app(app, db, service.tracking, service.follows)
     health.init_app(app)
+    metrics.init_app(app)
+    logs.set_service(service.name)
     for blueprint in service.blueprints:
         app.register_blueprint(blueprint)
     if service.setup:

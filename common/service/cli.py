@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from typing import Callable
@@ -11,6 +10,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from common.service.config import ConfigError
+from common.service.logs import configure_logging
 
 # Started by `serve` after the app is built, stopped when the server stops (e.g. a consumer's scheduler).
 BACKGROUND_KEY = "atomshop.background"
@@ -25,8 +25,8 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=default_port, help=f"port to listen on (default {default_port})")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {prog} %(levelname)s %(name)s: %(message)s")
     try:
+        configure_logging(prog)
         app = create_app()
     except ConfigError as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from flask import current_app
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 5  # a server that does not answer (a network partition) fails a connection, never hangs it
 
 # Every constraint and index gets a predictable name, the same on SQLite and PostgreSQL, so a later migration can
 # drop or alter it by name (SQLite batch mode cannot address an unnamed constraint).
@@ -43,6 +46,7 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self.base = metadata_base
+        self._probe: Engine | None = None  # /health's own engine (PostgreSQL): no pool, short connect timeout
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,12 +73,44 @@ class Database:
         if self.base is not None:
             self.base.metadata.create_all(self.engine)
 
+    def ping(self, timeout: float = 2.0) -> str | None:
+        """None when the database answers `SELECT 1` within `timeout` seconds, else what went wrong.
+
+        On a connection of its own (never waiting for the pool, never leaving a broken connection in it), in a
+        thread given `timeout`: a frozen server can hold a query past any client setting.
+        """
+        outcome: list[str | None] = []
+
+        def probe() -> None:
+            try:
+                with self._probe_engine().connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                outcome.append(None)
+            except Exception as exc:  # whatever the driver raises is the answer
+                outcome.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
+
+        worker = threading.Thread(target=probe, name="db-ping", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not outcome:
+            return f"no answer to SELECT 1 within {timeout:g}s"
+        return outcome[0]
+
+    def _probe_engine(self) -> Engine:
+        if self.is_sqlite:
+            return self.engine
+        if self._probe is None:
+            self._probe = create_engine(self.url, poolclass=NullPool, connect_args={"connect_timeout": 2})
+        return self._probe
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":

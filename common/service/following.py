@@ -55,7 +55,9 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
                                                   origin=app.config[spec.url_variable]))
         follower.title = spec.title
         follower.poller = Poller(follower, app.config["POLL_INTERVAL"])
-        app.extensions.setdefault(BACKGROUND_KEY, []).append(follower.poller)
+        background = app.extensions.setdefault(BACKGROUND_KEY, [])
+        if app.config["POLL_INTERVAL"] > 0:  # with 0 nothing runs in the background: any number of workers may serve
+            background.append(follower.poller)
         followers[spec.name] = follower
     app.extensions[FOLLOWERS_KEY] = followers
     app.extensions[FOLLOWER_KEY] = next(iter(followers.values()))
@@ -73,6 +75,12 @@ def followers() -> list[FeedFollower]:
 
 def json_error(status: int, message: str, **extra):
     return jsonify({"error": message, **extra}), status
+
+
+def halted_reason(f: FeedFollower) -> str | None:
+    """Why the follower halted (it applies nothing until an operator resets its position), or None."""
+    halted = f.stats().get("halted")
+    return halted["reason"] if halted else None
 
 
 def follower_status(f: FeedFollower) -> dict:
@@ -93,7 +101,17 @@ def follower_status(f: FeedFollower) -> dict:
         status["what_to_do"] = (f"Find the position in {f.feed_url} from which to resume, then run "
                                 f"`{current_app.config['SERVICE_NAME']}-service reset-position --feed {f.feed_url} "
                                 "--to <position>` (the service may keep running).")
+    status.update(_lag(f, status.get("position")))
     return status
+
+
+def _lag(f: FeedFollower, position: int | None) -> dict:
+    """The head this follower last saw and its lag behind it (null before it read the feed, or with no database)."""
+    lag = f.lag(position) if position is not None else None
+    if lag is None:
+        return {"head_position": None, "lag_entries": None, "lag_seconds": None}
+    return {"head_position": lag.head.position, "lag_entries": lag.entries,
+            "lag_seconds": None if lag.seconds is None else round(lag.seconds, 3)}
 
 
 def consumer_status() -> dict:

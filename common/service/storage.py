@@ -12,6 +12,7 @@ the order service's database is recreated, order 3 comes back with the same atom
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
@@ -29,6 +30,7 @@ from common.contracts.money import CENT, to_money
 from common.contracts.orders import Address, Customer, Line, entry_disagreement
 from common.feeds import FeedEntry
 
+log = logging.getLogger(__name__)
 
 class Money(TypeDecorator):
     """A Decimal column kept as integer cents, so SQLite and PostgreSQL both store it exactly."""
@@ -196,7 +198,14 @@ class OrderRecords:
                             **CustomerColumns.customer_values(order.customer), **self.record(order)})
             lines += [{"order_id": order.id, "line_no": n, "item_id": line.item.id, "item_name": line.item.name,
                        "quantity": line.quantity, **self.line(line)} for n, line in enumerate(order.lines, 1)]
-        return add_once(session, self.model, records, self.line_model, lines)
+        stored = add_once(session, self.model, records, self.line_model, lines)
+        if stored:  # one line per transaction, not per order: a catch-up stores thousands
+            ids = sorted(stored)
+            context = {"order_id": ids[0]} if len(ids) == 1 else {"order_ids": ids}
+            log.info("%s stored for order(s) %s (feed position %d)", self.model.__name__,
+                     ids[0] if len(ids) == 1 else f"{ids[0]}…{ids[-1]} ({len(ids)})", entries[-1].position,
+                     extra={**context, "position": entries[-1].position})
+        return stored
 
     def handle(self, session: Session, entry: FeedEntry) -> set[int]:
         """Store the record of the order in `entry` unless it already exists."""

@@ -122,6 +122,9 @@ def test_pages_list_and_show_records_with_a_link_back_to_the_order_and_escape_ho
     for html in (listing, detail):
         assert "<script>" not in html and "<img src=x>" not in html and "&lt;img src=x&gt;" in html
     assert 'href="http://orders.test/orders/1"' in detail
+    # The order page's timeline is the trace of the order across the services.
+    assert re.search(r'<a class="trace-link" href="http://orders.test/orders/1#timeline">Trace of this order</a>',
+                     detail)
     assert "Poll now" in listing
     assert client.get(f"/{plural(app)}/42").status_code == 404
 
@@ -162,3 +165,5 @@ def test_poll_interval_and_feed_url_come_from_the_environment(monkeypatch):
     app = create_shipping()
     assert app.config["ORDER_FEED_URL"] == "http://127.0.0.1:8081/feed" and app.config["POLL_INTERVAL"] == 5.0
     assert app.extensions["atomshop.background"]  # the poller, started only by common.service.cli.serve
+    monkeypatch.setenv("POLL_INTERVAL", "0")
+    assert create_shipping().extensions["atomshop.background"] == []  # POST /poll only: no worker limit

@@ -11,7 +11,8 @@ SERVICES = ("order_service", "invoicing_service", "shipping_service")
 
 # package → prefixes of modules it must never import
 FORBIDDEN = {
-    "common/feeds": ("common.service", "common.contracts", *SERVICES),
+    # The library exposes what a follower knows as plain data; the host picks the metrics and logging libraries.
+    "common/feeds": ("common.service", "common.contracts", "prometheus_client", "pythonjsonlogger", *SERVICES),
     "common/contracts": ("common.service", "common.feeds", *SERVICES),
     "common/service": SERVICES,
     "order_service": ("invoicing_service", "shipping_service"),

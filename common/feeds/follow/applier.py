@@ -164,7 +164,8 @@ class Applier:
             reason = f"{type(exc).__name__}: {exc}"
             attempts = new.retry_attempts + 1 if new.retry_position == entry.position else 1
             log.warning("%s: entry %s at position %d failed (attempt %d of %d): %s", self.name, entry.id,
-                        entry.position, attempts, self.max_attempts, reason)
+                        entry.position, attempts, self.max_attempts, reason,
+                        extra={"consumer": self.name, "position": entry.position, "entry_id": entry.id})
             if attempts < self.max_attempts:
                 new.retry_position, new.retry_attempts = entry.position, attempts
                 self.stuck_reason = f"position {entry.position}, attempt {attempts} of {self.max_attempts}: {reason}"

@@ -1,7 +1,7 @@
 """Entries a consumer gave up on: stored with the reason, listed, and retried on demand."""
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from common.feeds.follow.client import FeedClient, FeedEntry
@@ -31,6 +31,12 @@ class DeadLetters:
         with self.db.read() as session:
             rows = session.scalars(select(D).where(D.consumer == self.consumer).order_by(D.position)).all()
             return [row.to_json() for row in rows]
+
+    def count(self) -> int:
+        """How many dead letters this consumer holds."""
+        D = self.model
+        with self.db.read() as session:
+            return session.scalar(select(func.count()).select_from(D).where(D.consumer == self.consumer)) or 0
 
     def retry(self, letter_id: int, handler) -> None:
         """Run `handler` again for a dead letter: removed on success; LookupError if unknown, else re-raises."""

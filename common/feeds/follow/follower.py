@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Iterable
@@ -48,6 +49,7 @@ from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.pagewalk import PageGone, PassWalker
 from common.feeds.follow.passgate import PassGate
+from common.feeds.follow.progress import Lag, PassReport, Progress
 from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
 
@@ -86,6 +88,11 @@ class FeedFollower:
         self.caught_up: bool | None = None  # whether the last pass reached the end of the feed
         self.polls = 0
         self.failures = 0
+        # The feed's head as last seen, the lag behind it, and listeners told what each pass did (metrics, logs).
+        self.progress = Progress()
+        self._walk: PassWalker | None = None
+        self._state: Tracked | None = None
+        self._outcome = "failed"
         self.tracking = TrackingStore(db, models.Tracking, consumer_name)
         self.dead = DeadLetters(db, models.DeadLetter, consumer_name, self.client)
         self.applier = Applier(consumer_name, db, self.tracking, self.dead, handler, batch_handler,
@@ -120,22 +127,28 @@ class FeedFollower:
 
     def _run_pass(self) -> int:
         self.polls += 1
+        started = time.monotonic()
+        self._walk, self._state, self._outcome = None, None, "failed"
         try:
             handled = self._pass()
         except Exception as exc:
             if self._stopping.is_set() and isinstance(exc, (Stopped, FeedError)):
-                log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url)
+                log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url,
+                         extra=self._log_context())
                 self.gate.ended(0, None)
                 return 0  # what it handled is committed; a request cut short is no failure of the feed
             self.gate.ended(0, exc)
             self.failures += 1
             self.last_error = str(exc) if isinstance(exc, (FeedError, FollowerHalted)) else \
                 f"{type(exc).__name__}: {exc}"
-            log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error)
+            log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error,
+                        extra=self._log_context())
+            self._report(started, 0)
             raise
         self.gate.ended(handled, None)
         self.last_poll = utcnow()
         self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
+        self._report(started, handled)
         return handled
 
     def stop(self) -> None:
@@ -147,16 +160,33 @@ class FeedFollower:
         if self._stopping.is_set():
             raise Stopped()
 
+    def lag(self, position: int) -> Lag | None:
+        """How far `position` is behind the feed's head as this follower last saw it; None before it read the feed."""
+        return self.progress.lag(position)
+
+    def _report(self, started: float, handled: int) -> None:
+        state = self._state
+        self.progress.report(PassReport(
+            self.feed_url, time.monotonic() - started, self._walk.requests if self._walk else 0, handled,
+            self._outcome, state.position if state else None, self.last_error if self._outcome == "failed" else None))
+
+    def _log_context(self) -> dict:
+        """`extra=` for log records: structured logs carry the feed and the position."""
+        return {"feed": self.feed_url, "consumer": self.name,
+                "position": self._state.position if self._state else None}
+
     def _pass(self) -> int:
         self._check_stop()
         self.applier.stuck_reason = None
-        state = self.load()
+        state = self._state = self.load()
         if state.halted:
             raise FollowerHalted(state.halted)
-        walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES)
+        walk = self._walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES, self.progress.saw)
         page = self._first_page(walk, state)
         if page is None:
             self.caught_up = True
+            self.progress.caught_up(state.position)
+            self._outcome = "not_modified"
             return 0
         stack = PageStack()
         try:
@@ -192,7 +222,9 @@ class FeedFollower:
                     ahead = walk.read_ahead(group[-1].next, self.pages_per_pass - pages)
                 count, complete = self.applier.handle_group(group, state)
                 handled += count
+                self.progress.handled_up_to(group, state.position)
                 if not complete:
+                    self._outcome = "stuck"
                     return handled  # an entry is being retried: nothing after it may be handled yet
                 if error is not None:
                     raise error  # the pages before the broken one are handled and committed
@@ -205,9 +237,11 @@ class FeedFollower:
                         raise error
                 elif not more and group[-1].next is not None:
                     log.info("%s: %d pages in this pass; the next pass goes on", self.name, pages)
+                    self._outcome = "read"
                     return handled
                 else:
                     self.caught_up = True
+                    self._outcome = "read"
                     return handled
                 pages += len(group)
         finally:

@@ -1,8 +1,8 @@
 """One pass over a paged feed: every page fetched at most once, link loops refused, next pages read ahead."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
 
 from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page
 from common.feeds.follow.errors import PageGone
@@ -16,9 +16,12 @@ __all__ = ["PageGone", "PassWalker"]
 class PassWalker:
     """The pages of one pass of a follower; `executor` (one worker) overlaps network and parsing with handling."""
 
-    def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int):
-        """`max_pages`: the most pages walked back in one pass."""
+    def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int,
+                 saw: Callable[[Page], None] = lambda page: None):
+        """`max_pages`: the most pages walked back in one pass; `saw` is told of every page read."""
         self.client = client
+        self.saw = saw  # told of every page read (the follower learns the feed's head from them)
+        self.requests = 0  # page requests made, a 304 included
         self.executor = executor
         self.max_pages = max_pages
         self.group_pages = group_pages
@@ -31,9 +34,11 @@ class PassWalker:
     def fetch(self, url: str, etag: str | None = None) -> Page | None:
         """The page at `url`, or None for 304 Not Modified to `etag`."""
         self._check_link(url)
+        self.requests += 1
         page = self.client.fetch(url, etag)
         if page is not None:
             self.seen.add(page.url)
+            self.saw(page)
         return page
 
     def back(self, url: str, speculate: bool) -> Page:
@@ -45,6 +50,7 @@ class PassWalker:
         """
         self._check_link(url)
         self.back_pages += 1
+        self.requests += 1
         if self.back_pages > self.max_pages:
             raise FeedError(f"more than {self.max_pages} pages walked back in one pass without reaching the "
                             f"position; giving up at {url}")
@@ -64,7 +70,9 @@ class PassWalker:
         origin = self.client.origin
         if speculate and nxt and nxt not in self.seen and (origin is None or origin.holds(nxt)):
             self._guess = (nxt, self.executor.submit(self.client.download, nxt))
-        return parse_page(final_url, body, etag, scan)
+        page = parse_page(final_url, body, etag, scan)
+        self.saw(page)
+        return page
 
     def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
         """Walk back from `page` to the page holding `position` (for 0: the oldest), pushing the pages passed over

@@ -69,6 +69,7 @@ class Poller:
         return bool(last and self.failed_at and last > self.failed_at)
 
     def status(self) -> dict:
-        return {"interval": self.interval, "failures_in_a_row": self.failures_in_a_row,
+        return {"interval": self.interval, "running": self._scheduler is not None,
+                "failures_in_a_row": self.failures_in_a_row,
                 "backing_off_for": round(max(0.0, self.next_allowed - self.clock()), 1)}
 
