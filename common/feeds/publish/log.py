@@ -63,6 +63,8 @@ class NotificationLog:
     def __init__(self, model: type, clock: Callable[[], datetime] = utcnow):
         self.model = model
         self.clock = clock
+        # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
+        self.channel = f"atomshop_{model.__table__.name}"
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -90,7 +92,9 @@ class NotificationLog:
     def append(self, session: Session, event_type: str, document: Any) -> Any:
         """Add the next notification in the caller's transaction (the unit of work) and return it."""
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+            # One round trip: the lock, and the notification every process's head listens for (sent at commit).
+            session.execute(text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')"),
+                            {"key": APPEND_LOCK_KEY, "channel": self.channel})
         # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
         previous = self.last(session)
         position = previous[0] + 1 if previous else 1

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any, Callable
 
 from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
 from common.feeds.publish.atom import FORMAT_VERSION, FeedSpec, PageLinks, render_page
+from common.feeds.publish.head import FeedHead, Head, watch_for
 from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
     parse_page_number
 from common.feeds.publish.log import NotificationLog, utcnow
@@ -59,6 +61,7 @@ class FeedPublisher:
         self.page_size = page_size
         self.cache = PageCache(cache_pages)
         self.db: UnitOfWork | None = None  # set by init_app
+        self.head: FeedHead | None = None  # set by init_app
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -70,11 +73,17 @@ class FeedPublisher:
 
     def append(self, session: Session, event_type: str, document: Any):
         """Add a notification to the log in the caller's unit of work; it is in the feed once that commits."""
-        return self.log.append(session, event_type, document)
+        row = self.log.append(session, event_type, document)
+        if self.head is not None:  # this process's own appends move its head at once
+            event.listen(session, "after_commit", lambda _session: self.head.changed(), once=True)
+        return row
 
     def init_app(self, app: Flask, db: UnitOfWork, url_prefix: str = "/feed") -> None:
         """Serve the feed of `db`'s notifications at `url_prefix` (current page) and `url_prefix/pages/<k>`."""
         self.db = db
+        with db.read() as session:
+            engine = session.get_bind()
+        self.head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
         app.extensions[PUBLISHER_KEY] = self
         app.register_blueprint(self.blueprint(), url_prefix=url_prefix)
 
@@ -85,12 +94,14 @@ class FeedPublisher:
         bp.add_url_rule("/pages/<path:raw>", "page", self.serve_page)
         return bp
 
-    def serve_current(self) -> Response:
+    def _read_head(self) -> Head:
         with self.db.read() as session:
-            newest = self.log.last(session)
-            page = current_page(newest[0] if newest else 0, self.page_size)
-            updated = newest[1] if newest else None
-            return self._respond(session, page, updated, CURRENT_CACHE_CONTROL)
+            return self.log.last(session)
+
+    def serve_current(self) -> Response:
+        newest = self.head.get()  # from memory unless the log may have grown
+        page = current_page(newest[0] if newest else 0, self.page_size)
+        return self._respond(page, newest[1] if newest else None, CURRENT_CACHE_CONTROL)
 
     def serve_page(self, raw: str) -> Response:
         number = parse_page_number(raw)
@@ -107,7 +118,7 @@ class FeedPublisher:
                     updated = self.log.created_at(session, number * self.page_size)
             if updated is not None:
                 page = Page(number, self.page_size, number * self.page_size)
-                return self._respond(session, page, updated, ARCHIVE_CACHE_CONTROL)
+                return self._respond(page, updated, ARCHIVE_CACHE_CONTROL)
         if current_page(newest[0] if newest else 0, self.page_size).number == number:
             # Archives link the next one by its future URL (so their bytes never change); until that page
             # fills up, it is the current page.
@@ -116,7 +127,7 @@ class FeedPublisher:
             return response
         abort(404)
 
-    def _respond(self, session: Session, page: Page, updated: datetime | None, cache_control: str) -> Response:
+    def _respond(self, page: Page, updated: datetime | None, cache_control: str) -> Response:
         """The page, or 304 when the request's validators match — decided before anything is rendered."""
         root = request.url_root
         etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
@@ -134,7 +145,8 @@ class FeedPublisher:
         key = (root, page.number, page.last)
         body = self.cache.get(key)
         if body is None:
-            body = self._render(session, page, updated, root)
+            with self.db.read() as session:
+                body = self._render(session, page, updated, root)
             self.cache.put(key, body)
         return Response(body, status=200, headers=headers, content_type=ATOM_TYPE)
 
