@@ -62,9 +62,7 @@ def create_order():
     except ValueError as exc:  # includes UnicodeDecodeError
         return error(400, f"the body is not valid JSON: {exc}")
     try:
-        with get_db().write() as session:
-            placed = place_order(session, current_app.extensions[PUBLISHER_KEY], order_request)
-            document = order_document(placed)
+        document = place_order(get_db(), current_app.extensions[PUBLISHER_KEY], order_request)
     except InvalidOrder as exc:
         return error(422, "the order is not valid", exc.errors)
     response = jsonify(document)

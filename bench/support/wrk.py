@@ -24,10 +24,14 @@ def wrk(url: str, lua: str = "", seconds: float = 3.0, threads: int = 2, connect
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:
-        out = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
-                              "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+        done = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+                               "--timeout", "10s", "--latency", "-s", script.name, url], capture_output=True, text=True)
     finally:
         Path(script.name).unlink()
+    if done.returncode != 0:
+        print(f"  wrk {url} failed: {done.stdout[-500:]} {done.stderr[-500:]}")
+        return Run(0.0, float("nan"), 1)
+    out = done.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else float("nan")

@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sqlalchemy import DateTime, Integer, String, Text, select, text
+from sqlalchemy import DateTime, Integer, String, Text, insert, select, text
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -90,7 +90,8 @@ class NotificationLog:
             return self._latest
 
     def append(self, session: Session, event_type: str, document: Any) -> Any:
-        """Add the next notification in the caller's transaction (the unit of work) and return it."""
+        """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
+        session: the row is in the database once that commits)."""
         if session.get_bind().dialect.name == "postgresql":
             # One round trip: the lock, and the notification every process's head listens for (sent at commit).
             session.execute(text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')"),
@@ -107,11 +108,10 @@ class NotificationLog:
         with self._latest_lock:
             if self._latest is None or created > self._latest:
                 self._latest = created
-        row = self.model(position=position, event_type=event_type, created=created,
-                         document=document if isinstance(document, str) else dumps(document))
-        session.add(row)
-        session.flush()
-        return row
+        values = {"position": position, "event_type": event_type, "created": created,
+                  "document": document if isinstance(document, str) else dumps(document)}
+        session.execute(insert(self.model), values)  # Core: the ORM's unit of work would add nothing here
+        return self.model(**values)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
