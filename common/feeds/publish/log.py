@@ -110,13 +110,14 @@ class NotificationLog:
                 self._latest = created
         values = {"position": position, "event_type": event_type, "created": created,
                   "document": document if isinstance(document, str) else dumps(document)}
-        session.execute(insert(self.model), values)  # Core: the ORM's unit of work would add nothing here
+        # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
+        session.connection().execute(insert(self.model.__table__), values)
         return self.model(**values)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
-        m = self.model
-        found = session.execute(select(m.position, m.created).order_by(m.position.desc()).limit(1)).first()
+        c = self.model.__table__.c
+        found = session.connection().execute(select(c.position, c.created).order_by(c.position.desc()).limit(1)).first()
         return (found[0], found[1]) if found else None
 
     def created_at(self, session: Session, position: int) -> datetime | None:
