@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary
+from sqlalchemy import Integer, LargeBinary, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -53,7 +53,9 @@ class ArchiveStore:
 
     def get(self, session, page_size: int, number: int) -> tuple[datetime, bytes] | None:
         """(updated, template) of a stored page rendered by this format version, else None."""
-        found = session.get(self.model, (page_size, number))
+        c = self.model.__table__.c  # Core: one primary-key read, no identity map for a blob read once
+        found = session.connection().execute(select(c.format_version, c.updated, c.body)
+                                             .where(c.page_size == page_size, c.number == number)).first()
         if found is None or found.format_version != self.format_version:
             return None
         return found.updated, found.body
