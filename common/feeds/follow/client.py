@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import feedparser
+import feedparser.api
 import requests
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,11 @@ def sniff_prev_archive(body: bytes) -> str | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+# feedparser asks xml.sax for the libxml2 driver first, and a failed import is retried on every parse (~15% of
+# a page's parse where the driver is not installed, as here); expat is what it falls back to anyway.
+feedparser.api.PREFERRED_XML_PARSERS = []
 
 
 def parse_feed(body: bytes):
