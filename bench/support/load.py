@@ -43,6 +43,7 @@ def load_notifications(url: str, count: int, table: str = "notifications") -> No
             for first in range(1, count + 1, BATCH):
                 conn.executemany(f"INSERT INTO {table} (position, event_type, created, document) VALUES (?, ?, ?, ?)",
                                  rows(first, min(count, first + BATCH - 1)))
+                conn.commit()  # a transaction per batch: never the write lock for a whole minute
         return
     import psycopg
 
