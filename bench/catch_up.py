@@ -1,7 +1,8 @@
 """How fast a consumer catches up with a 10,000-order backlog, next to feedparser's own parse rate (the ceiling).
 
 Builds the backlog by writing valid OrderCreated notifications straight into the order service's table, serves it
-with the real order service process (FEED_PAGE_SIZE 20 → 500 pages, a page cache holding them all), fetches every page once to warm it and measure
+with the real order service process (FEED_PAGE_SIZE 20 → 500 pages, a page cache holding them all), fetches every
+page once to warm it and measure
 feedparser over exactly those bytes, then times FeedFollower.poll() of the invoicing service from position 0:
 once with a handler that does nothing (the follower's own cost) and once with the real invoice handler, both as
 a new consumer (walking back 500 pages first), and once resuming from a bookmark on the oldest page.

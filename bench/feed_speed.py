@@ -142,8 +142,10 @@ def backend_rows(backend: str, tmp: Path, hello_rate: float | None, args) -> tup
             rates["304"] / hello_rate, "≥ 0.8×", rates["304"] / hello_rate >= 0.8),
         Row(f"random archive at {args.orders // 1000:,}k vs 1k orders, {name}",
             f"{rates['archive 1M']:,.0f} req/s", f"1k: {rates['archive 1k']:,.0f} req/s",
-            rates["archive 1k"] / rates["archive 1M"], "≤ 1.1× dearer", rates["archive 1k"] / rates["archive 1M"] <= 1.1),
-        Row(f"order intake POST /api/orders, {name}", f"{rates['intake']:,.0f}/s", f"one INSERT {rates['insert']:,.0f}/s",
+            rates["archive 1k"] / rates["archive 1M"], "≤ 1.1× dearer",
+            rates["archive 1k"] / rates["archive 1M"] <= 1.1),
+        Row(f"order intake POST /api/orders, {name}", f"{rates['intake']:,.0f}/s",
+            f"one INSERT {rates['insert']:,.0f}/s",
             rates["intake"] / rates["insert"], "≥ 0.6×", rates["intake"] / rates["insert"] >= 0.6),
     ]
     return rows, hello_rate
@@ -176,7 +178,7 @@ def main() -> int:
             rows.extend(got)
         if not args.no_catch_up:
             rows.append(catch_up_row(tmp / "catch-up"))
-    print(f"\n| what | measured | baseline in the same run | ratio | target | met |\n|---|---|---|---|---|---|")
+    print("\n| what | measured | baseline in the same run | ratio | target | met |\n|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row.what} | {row.measured} | {row.baseline} | {row.ratio:.2f}× | {row.target} | "
               f"{'yes' if row.met else 'MISSED'} |")

@@ -5,7 +5,7 @@ import argparse
 import logging
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server

@@ -1,7 +1,7 @@
 """Archive pages rendered once: stored for every process, one primary-key read, the very bytes a render makes."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from flask import current_app, request, url_for
@@ -14,7 +14,7 @@ from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service import create_app
 from order_service.models import ArchivePage
 from tests.unit.test_feed_head import statements_during
-from tests.unit.test_feed_http import SIZE, app, client, place  # noqa: F401  (fixtures)
+from tests.unit.test_feed_http import SIZE, place
 
 PROXIES = [
     {},
@@ -25,6 +25,17 @@ PROXIES = [
 ]
 
 
+@pytest.fixture
+def app(tmp_path):
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}",
+                       "FEED_PAGE_SIZE": SIZE})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
 def render_directly(number: int) -> bytes:
     """What render_page makes for archive page `number` with this request's own root and external links."""
     publisher = current_app.extensions[PUBLISHER_KEY]
@@ -32,7 +43,8 @@ def render_directly(number: int) -> bytes:
         page = Page(number, SIZE, number * SIZE)
         links = PageLinks(self_url=url_for("feed.page", raw=str(number), _external=True),
                           current_url=url_for("feed.current", _external=True),
-                          prev_archive=url_for("feed.page", raw=str(number - 1), _external=True) if number > 1 else None,
+                          prev_archive=(url_for("feed.page", raw=str(number - 1), _external=True)
+                                        if number > 1 else None),
                           next_archive=url_for("feed.page", raw=str(number + 1), _external=True))
         rows = publisher.log.between(session, page.first, page.last)
         return render_page(publisher.spec, links, True, rows[0].created, rows, request.url_root)
@@ -101,6 +113,6 @@ def test_an_event_type_holding_the_root_placeholder_is_refused_rather_than_serve
 
     class Row:
         position, event_type, document = 1, f"Order{atom.ROOT}", '{"id": 1}'
-        created = datetime(2026, 3, 1, tzinfo=timezone.utc)
+        created = datetime(2026, 3, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="placeholder"):
         atom.render_template(publisher.spec, links, False, Row.created, [Row])

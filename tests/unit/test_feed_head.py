@@ -3,13 +3,25 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event
 
 from common.feeds.publish.head import FeedHead
-from tests.unit.test_feed_http import app, client, parse, place  # noqa: F401  (fixtures)
+from order_service import create_app
+from tests.unit.test_feed_http import SIZE, parse, place
+
+
+@pytest.fixture
+def app(tmp_path):
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}",
+                       "FEED_PAGE_SIZE": SIZE})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 def statements_during(app, action) -> list[str]:
@@ -45,7 +57,7 @@ def test_an_entry_committed_by_another_connection_is_never_hidden_by_a_304(app, 
     # Another process's commit, as far as this app can tell: a connection that is none of its own.
     row = next(iter(parse(first.data)[1]))
     with sqlite3.connect(tmp_path / "orders.db") as other:
-        stamp = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         other.execute("INSERT INTO notifications (position, event_type, created, document) VALUES (?, ?, ?, ?)",
                       (row["position"] + 1, "OrderCreated", stamp, '{"id": 99}'))
     again = client.get("/feed", headers={"If-None-Match": etag})

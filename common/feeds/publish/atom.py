@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from functools import lru_cache
+from typing import Any
 
 from feedgen.feed import FeedGenerator
 from lxml import etree

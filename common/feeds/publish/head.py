@@ -17,8 +17,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sqlalchemy import Engine
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
 from sqlalchemy import event
@@ -14,9 +15,16 @@ from werkzeug.http import http_date
 from common.feeds.publish.archive import ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, fill, render_template
 from common.feeds.publish.head import FeedHead, Head, watch_for
-from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
-    parse_page_number
 from common.feeds.publish.log import NotificationLog, utcnow
+from common.feeds.publish.pages import (
+    EPOCH,
+    Page,
+    current_page,
+    entity_tag,
+    last_modified,
+    not_modified_since,
+    parse_page_number,
+)
 from common.feeds.uow import UnitOfWork
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
