@@ -1,11 +1,12 @@
 """How fast a consumer catches up with a 10,000-order backlog, next to feedparser's own parse rate (the ceiling).
 
-Builds the backlog in-process through the order service's own code, serves it with the real order service
-process (FEED_PAGE_SIZE 20 → 500 pages, a page cache holding them all), fetches every page once to warm it and measure
+Builds the backlog by writing valid OrderCreated notifications straight into the order service's table, serves it
+with the real order service process (FEED_PAGE_SIZE 20 → 500 pages, a page cache holding them all), fetches every
+page once to warm it and measure
 feedparser over exactly those bytes, then times FeedFollower.poll() of the invoicing service from position 0:
 once with a handler that does nothing (the follower's own cost) and once with the real invoice handler, both as
 a new consumer (walking back 500 pages first), and once resuming from a bookmark on the oldest page.
-Target: catch-up ≥ 0.5 × the feedparser ceiling.   Usage: python bench/catch_up.py [ORDERS]
+Target: catch-up ≥ 0.8 × the feedparser ceiling (issue 12).   Usage: python bench/catch_up.py [ORDERS]
 """
 from __future__ import annotations
 
@@ -19,29 +20,22 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support.load import load_notifications  # noqa: E402
 from common.feeds.follow.client import parse_feed  # noqa: E402
 from tests.support import ServiceProcess  # noqa: E402
 
-TARGET = 0.5
+TARGET = 0.8
 ROUNDS = 3
 
 
 def build_backlog(data_dir: Path, count: int) -> None:
+    """The order service's database (its migrations) with `count` OrderCreated notifications written straight in."""
     os.environ["ATOMSHOP_DATA_DIR"] = str(data_dir)
-    from common.feeds.publish.publisher import PUBLISHER_KEY
     from order_service.app import create_app
-    from order_service.orders import OrderRequest, place_order
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{data_dir / 'order.db'}"})
-    db, publisher = app.extensions["atomshop.db"], app.extensions[PUBLISHER_KEY]
-    address = {"street": "1 Bench Street", "zip": "12345", "city": "Benchtown"}
-    with app.app_context():
-        for chunk in range(0, count, 500):  # a unit of work per 500 orders keeps the session small
-            with db.write() as session:
-                for n in range(chunk, min(count, chunk + 500)):
-                    place_order(session, publisher, OrderRequest(1 + n % 3, address, address,
-                                                                 [(1 + n % 4, 1 + n % 5), (1 + (n + 1) % 4, 2)]))
-    db.dispose()
+    url = f"sqlite:///{data_dir / 'order.db'}"
+    create_app({"DATABASE_URL": url}).extensions["atomshop.db"].dispose()
+    load_notifications(url, count)
 
 
 def fetch_all_pages(feed_url: str) -> list[bytes]:
@@ -85,37 +79,41 @@ def catch_up(feed_url: str, data_dir: Path, name: str, noop: bool, resume: bool 
     return handled, handled / (time.perf_counter() - start)
 
 
+def measure(count: int, tmp: Path, rounds: int = ROUNDS) -> dict[str, float]:
+    """Best rates over `rounds` interleaved rounds: "feedparser" (entries/s) and each catch-up run (orders/s)."""
+    start = time.perf_counter()
+    build_backlog(tmp / "order" / "data", count)
+    print(f"backlog: {count} orders built in {time.perf_counter() - start:.1f}s")
+    # A page cache that holds every page, so what is timed is the consumer, not the publisher rendering
+    # archives again (its LRU would thrash on a 500-page walk); the publisher has its own figures.
+    env = {"FEED_PAGE_SIZE": "20", "FEED_CACHE_PAGES": str(count // 20 + 10)}
+    with ServiceProcess("order_service", tmp / "order", env=env) as order:
+        feed_url = f"{order.url}/feed"
+        pages = fetch_all_pages(feed_url)
+        size = sum(map(len, pages))
+        print(f"feed: {len(pages)} pages, {size / 1e6:.1f} MB")
+        # The machine may be shared: alternate the measurements and keep the best of each.
+        runs = {"follower, no-op handler": (True, False), "invoicing catch-up": (False, False),
+                "invoicing, resuming": (False, True)}
+        best = dict.fromkeys(["feedparser", *runs], 0.0)
+        for round_ in range(rounds):
+            best["feedparser"] = max(best["feedparser"], ceiling(pages, rounds=1))
+            for n, (label, (noop, resume)) in enumerate(runs.items()):
+                handled, rate = catch_up(feed_url, tmp, f"consumer{round_}-{n}", noop, resume)
+                assert handled == count - resume, f"{label}: handled {handled} of {count - resume}"
+                best[label] = max(best[label], rate)
+    parse_rate = best["feedparser"]
+    print(f"feedparser ceiling:          {parse_rate:8.0f} entries/s   (best of {rounds})")
+    for label in runs:
+        print(f"{label + ':':28} {best[label]:8.0f} orders/s    = {best[label] / parse_rate:.2f} × ceiling")
+    return best
+
+
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     with tempfile.TemporaryDirectory(prefix="atomshop-bench-") as tmp:
-        tmp = Path(tmp)
-        start = time.perf_counter()
-        build_backlog(tmp / "order" / "data", count)
-        print(f"backlog: {count} orders built in {time.perf_counter() - start:.1f}s")
-        # A page cache that holds every page, so what is timed is the consumer, not the publisher rendering
-        # archives again (its LRU would thrash on a 500-page walk); the publisher has its own figures.
-        env = {"FEED_PAGE_SIZE": "20", "FEED_CACHE_PAGES": str(count // 20 + 10)}
-        with ServiceProcess("order_service", tmp / "order", env=env) as order:
-            feed_url = f"{order.url}/feed"
-            pages = fetch_all_pages(feed_url)
-            size = sum(map(len, pages))
-            print(f"feed: {len(pages)} pages, {size / 1e6:.1f} MB")
-            # The machine may be shared: alternate the measurements and keep the best of each.
-            runs = {"follower, no-op handler": (True, False), "invoicing catch-up": (False, False),
-                    "invoicing, resuming": (False, True)}
-            best = dict.fromkeys(["feedparser", *runs], 0.0)
-            for round_ in range(ROUNDS):
-                best["feedparser"] = max(best["feedparser"], ceiling(pages, rounds=1))
-                for n, (label, (noop, resume)) in enumerate(runs.items()):
-                    handled, rate = catch_up(feed_url, tmp, f"consumer{round_}-{n}", noop, resume)
-                    assert handled == count - resume, f"{label}: handled {handled} of {count - resume}"
-                    best[label] = max(best[label], rate)
-            parse_rate = best["feedparser"]
-            print(f"feedparser ceiling:          {parse_rate:8.0f} entries/s   (best of {ROUNDS})")
-            for label in runs:
-                print(f"{label + ':':28} {best[label]:8.0f} orders/s    = {best[label] / parse_rate:.2f} × ceiling")
-            results = best
-    ratio = results["invoicing catch-up"] / parse_rate
+        results = measure(count, Path(tmp))
+    ratio = results["invoicing catch-up"] / results["feedparser"]
     verdict = "meets" if ratio >= TARGET else "MISSES"
     print(f"catch-up / feedparser = {ratio:.2f} ({verdict} the target of {TARGET}×)")
     return 0 if ratio >= TARGET else 1

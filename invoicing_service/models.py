@@ -9,7 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts import InvoiceDocument
 from common.contracts.money import format_money
-from common.feeds import NotificationMixin, tracking_models
+from common.feeds import ArchivePageMixin, NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, Money
@@ -57,6 +57,10 @@ class InvoiceLine(Base):
 
 class Notification(NotificationMixin, Base):
     """The invoicing feed: one row per event, in position order."""
+
+
+class ArchivePage(ArchivePageMixin, Base):
+    """The invoicing feed's full archive pages, rendered once."""
 
 
 tracking = tracking_models(Base)

@@ -62,12 +62,10 @@ def create_order():
     except ValueError as exc:  # includes UnicodeDecodeError
         return error(400, f"the body is not valid JSON: {exc}")
     try:
-        with get_db().write() as session:
-            placed = place_order(session, current_app.extensions[PUBLISHER_KEY], order_request)
-            document = order_document(placed)
+        document = place_order(get_db(), current_app.extensions[PUBLISHER_KEY], order_request)
     except InvalidOrder as exc:
         return error(422, "the order is not valid", exc.errors)
-    log_placed(placed)
+    log_placed(document["id"])
     response = jsonify(document)
     response.status_code = 201
     response.headers["Location"] = url_for("api.order", order_id=document["id"])

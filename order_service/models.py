@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts.orders import ADDRESS_MAX
 from common.feeds import tracking_models
+from common.feeds.publish.archive import ArchivePageMixin
 from common.feeds.publish.log import NotificationMixin, UTCDateTime
 from common.service.db import service_metadata
 
@@ -78,6 +79,10 @@ class OrderLine(Base):
 
 class Notification(NotificationMixin, Base):
     """The order feed: one row per event, in position order."""
+
+
+class ArchivePage(ArchivePageMixin, Base):
+    """The order feed's full archive pages, rendered once."""
 
 
 class OrderStatus(Base):

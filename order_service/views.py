@@ -62,11 +62,10 @@ def create_order():
             billing={part: form[f"billing_{part}"].data for part in ADDRESS_PARTS},
             lines=[(line.form.item_id.data, line.form.quantity.data) for line in form.lines])
         try:
-            with get_db().write() as session:
-                order = place_order(session, current_app.extensions[PUBLISHER_KEY], order_request)
-            log_placed(order)
-            flash(f"Order {order.id} placed.", "success")
-            return redirect(url_for("views.order", order_id=order.id), 303)
+            placed = place_order(get_db(), current_app.extensions[PUBLISHER_KEY], order_request)
+            log_placed(placed["id"])
+            flash(f"Order {placed['id']} placed.", "success")
+            return redirect(url_for("views.order", order_id=placed["id"]), 303)
         except InvalidOrder as exc:
             form.form_errors.extend(exc.errors.values())
     return _render_form(form, 422)

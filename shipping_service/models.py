@@ -7,7 +7,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts import ShipmentDocument
-from common.feeds import NotificationMixin, tracking_models
+from common.feeds import ArchivePageMixin, NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn
@@ -54,6 +54,10 @@ class ShipmentLine(Base):
 
 class Notification(NotificationMixin, Base):
     """The shipping feed: one row per event, in position order."""
+
+
+class ArchivePage(ArchivePageMixin, Base):
+    """The shipping feed's full archive pages, rendered once."""
 
 
 tracking = tracking_models(Base)

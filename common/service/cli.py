@@ -4,16 +4,22 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from common.service.config import ConfigError
 from common.service.logs import configure_logging
 
 # Started by `serve` after the app is built, stopped when the server stops (e.g. a consumer's scheduler).
 BACKGROUND_KEY = "atomshop.background"
+
+
+class KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1: a follower walking a feed reuses one connection instead of opening one per page."""
+
+    protocol_version = "HTTP/1.1"
 
 
 def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: list[str] | None = None) -> int:
@@ -31,7 +37,7 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     except ConfigError as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         return 2
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
     background = app.extensions.get(BACKGROUND_KEY, [])
     for task in background:
         task.start()

@@ -26,6 +26,7 @@ class Publish:
     model: type  # a NotificationMixin table on the service's Base
     spec: FeedSpec
     documents: dict[str, type[BaseModel]] = field(default_factory=dict)  # event type → model of its content
+    archive: type | None = None  # an ArchivePageMixin table: archive pages rendered once, kept for every process
 
     def append(self, session: Session, event_type: str, document: Any) -> Any:
         """Add an entry in the caller's unit of work (the one holding the effect it records), its document checked
@@ -61,7 +62,7 @@ def publish_config() -> dict:
 def init_app(app: Flask, db: UnitOfWork, publish: Publish) -> FeedPublisher:
     """Serve the service's feed at /feed and its documents' schemas at /schemas/<EventType>.json."""
     publisher = FeedPublisher(publish.model, publish.spec, page_size=app.config["FEED_PAGE_SIZE"],
-                              cache_pages=app.config["FEED_CACHE_PAGES"])
+                              cache_pages=app.config["FEED_CACHE_PAGES"], archive_model=publish.archive)
     publisher.init_app(app, db)
     app.extensions[SCHEMAS_KEY] = {name: json_schema(model, name) for name, model in publish.documents.items()}
     app.register_blueprint(bp)

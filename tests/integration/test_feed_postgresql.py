@@ -104,3 +104,29 @@ def test_the_in_order_check_fires_when_positions_are_appended_without_the_lock(p
     assert any(p.startswith("visible out of order") for p in problems), problems[:3]
     assert not [p for p in problems if p.startswith("POST")]  # the disorder alone is what the check caught
     db.dispose()
+
+
+def test_an_order_placed_by_another_process_ends_the_304s_of_every_process(postgres):
+    """Two apps on one database stand for two gunicorn workers: B's head in memory learns of A's append by NOTIFY."""
+    from tests.support import wait_until
+    from tests.unit.test_feed_head import statements_during
+
+    url = postgres.create_database()
+    a = create_app({"TESTING": True, "DATABASE_URL": url, "FEED_PAGE_SIZE": 7})
+    b = create_app({"TESTING": True, "DATABASE_URL": url, "FEED_PAGE_SIZE": 7})
+    a_client, b_client = a.test_client(), b.test_client()
+    assert a_client.post("/api/orders", json=order_body()).status_code == 201
+    etag = b_client.get("/feed").headers["ETag"]
+    wait_until(lambda: not b.extensions["atomshop.publisher"].head._current_watch().moved(), message="B listening")
+    assert b_client.get("/feed", headers={"If-None-Match": etag}).status_code == 304
+
+    def revalidate():
+        assert b_client.get("/feed", headers={"If-None-Match": etag}).status_code == 304
+    assert statements_during(b, revalidate) == []  # from memory: no query, not even pool_pre_ping's
+
+    assert a_client.post("/api/orders", json=order_body()).status_code == 201
+    wait_until(lambda: b_client.get("/feed", headers={"If-None-Match": etag}).status_code == 200, timeout=5,
+               message="B to see A's order")
+    for app in (a, b):
+        app.extensions["atomshop.publisher"].head.close()
+        app.extensions["atomshop.db"].dispose()

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from functools import lru_cache
+from typing import Any
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -17,6 +19,16 @@ ATOMSHOP_NS = "tag:atomshop.example,2026:ns/feed"
 FORMAT_VERSION = 1
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+# Pages are rendered with placeholders for the service's root URL and filled in per request (`fill`), so stored
+# bytes serve every host name: ROOT where entries link to documents (request.url_root), LINK_ROOT where the page
+# links to pages (url_for's external URLs, which keep an IDNA host in its xn-- form where url_root decodes it).
+# In an attribute their quotes are written `&quot;`, a byte sequence element text never holds (it writes every `&`
+# as `&amp;`): a placeholder cannot be confused with anything a document says.
+ROOT = '"atomshop-root"/'
+LINK_ROOT = '"atomshop-links"/'
+_ROOT_BYTES = b"&quot;atomshop-root&quot;/"
+_LINK_ROOT_BYTES = b"&quot;atomshop-links&quot;/"
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,29 @@ def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: dateti
     etree.cleanup_namespaces(feed, top_nsmap={"fh": HISTORY_NS, "atomshop": ATOMSHOP_NS})
     etree.indent(feed, space="  ")
     return etree.tostring(feed, encoding="UTF-8", xml_declaration=True)
+
+
+def render_template(spec: FeedSpec, links: PageLinks, archive: bool, updated: datetime, rows: Sequence) -> bytes:
+    """The page rendered for any root URL (`links` start with LINK_ROOT), to be completed by `fill`."""
+    body = render_page(spec, links, archive, updated, rows, ROOT)
+    page_links = 2 + bool(links.prev_archive) + bool(links.next_archive)
+    # Only an attribute can hold a placeholder, so any extra one comes from an event type (a category term).
+    if body.count(_ROOT_BYTES) != len(rows) or body.count(_LINK_ROOT_BYTES) != page_links:
+        raise ValueError(f"an event type on this page contains a root placeholder ({ROOT!r} or {LINK_ROOT!r})")
+    return body
+
+
+def fill(template: bytes, root_url: str, link_root: str) -> bytes:
+    """A page rendered by `render_template`, for `root_url` and page links under `link_root`: byte for byte what
+    render_page would have made with them."""
+    return template.replace(_ROOT_BYTES, _attribute_bytes(root_url)).replace(_LINK_ROOT_BYTES,
+                                                                              _attribute_bytes(link_root))
+
+
+@lru_cache(maxsize=64)
+def _attribute_bytes(value: str) -> bytes:
+    """`value` as lxml writes it in an attribute (escapes and all), UTF-8."""
+    return etree.tostring(etree.Element("a", h=value), encoding="UTF-8")[len(b'<a h="'):-len(b'"/>')]
 
 
 def _restore_entry_links(feed, feed_entries) -> None:

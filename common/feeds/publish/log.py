@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, select, text
+from sqlalchemy import DateTime, Integer, String, Text, insert, select, text
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -28,15 +29,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("UTCDateTime needs a timezone-aware datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class NotificationMixin:
@@ -63,6 +64,8 @@ class NotificationLog:
     def __init__(self, model: type, clock: Callable[[], datetime] = utcnow):
         self.model = model
         self.clock = clock
+        # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
+        self.channel = f"atomshop_{model.__table__.name}"
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -88,9 +91,12 @@ class NotificationLog:
             return self._latest
 
     def append(self, session: Session, event_type: str, document: Any) -> Any:
-        """Add the next notification in the caller's transaction (the unit of work) and return it."""
+        """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
+        session: the row is in the database once that commits)."""
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+            # One round trip: the lock, and the notification every process's head listens for (sent at commit).
+            session.execute(text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')"),
+                            {"key": APPEND_LOCK_KEY, "channel": self.channel})
         # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
         previous = self.last(session)
         position = previous[0] + 1 if previous else 1
@@ -103,16 +109,16 @@ class NotificationLog:
         with self._latest_lock:
             if self._latest is None or created > self._latest:
                 self._latest = created
-        row = self.model(position=position, event_type=event_type, created=created,
-                         document=document if isinstance(document, str) else dumps(document))
-        session.add(row)
-        session.flush()
-        return row
+        values = {"position": position, "event_type": event_type, "created": created,
+                  "document": document if isinstance(document, str) else dumps(document)}
+        # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
+        session.connection().execute(insert(self.model.__table__), values)
+        return self.model(**values)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
-        m = self.model
-        found = session.execute(select(m.position, m.created).order_by(m.position.desc()).limit(1)).first()
+        c = self.model.__table__.c
+        found = session.connection().execute(select(c.position, c.created).order_by(c.position.desc()).limit(1)).first()
         return (found[0], found[1]) if found else None
 
     def created_at(self, session: Session, position: int) -> datetime | None:

@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
-from common.feeds.publish.atom import FORMAT_VERSION, FeedSpec, PageLinks, render_page
-from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, last_modified, not_modified_since, \
-    parse_page_number
+from common.feeds.publish.archive import ArchiveStore
+from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, fill, render_template
+from common.feeds.publish.head import FeedHead, Head, watch_for
 from common.feeds.publish.log import NotificationLog, utcnow
+from common.feeds.publish.pages import (
+    EPOCH,
+    Page,
+    current_page,
+    entity_tag,
+    last_modified,
+    not_modified_since,
+    parse_page_number,
+)
 from common.feeds.uow import UnitOfWork
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
@@ -23,21 +34,21 @@ PUBLISHER_KEY = "atomshop.publisher"
 
 
 class PageCache:
-    """A bounded, thread-safe LRU of rendered pages."""
+    """A bounded, thread-safe LRU of rendered pages (the first level; the archive table is the second)."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self._pages: OrderedDict[tuple, bytes] = OrderedDict()
+        self._pages: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple) -> Any:
         with self._lock:
             body = self._pages.get(key)
             if body is not None:
                 self._pages.move_to_end(key)
             return body
 
-    def put(self, key: tuple, body: bytes) -> None:
+    def put(self, key: tuple, body: Any) -> None:
         with self._lock:
             self._pages[key] = body
             self._pages.move_to_end(key)
@@ -53,12 +64,15 @@ class FeedPublisher:
     """Publishes one notification log as a paged feed (RFC 5005) and appends to it."""
 
     def __init__(self, model: type, spec: FeedSpec, page_size: int = 20, cache_pages: int = 256,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, archive_model: type | None = None):
         self.log = NotificationLog(model, clock)
+        self.archive_model = archive_model  # an ArchivePageMixin table: full pages rendered once, for all processes
+        self.archives: ArchiveStore | None = None  # set by init_app
         self.spec = spec
         self.page_size = page_size
         self.cache = PageCache(cache_pages)
         self.db: UnitOfWork | None = None  # set by init_app
+        self.head: FeedHead | None = None  # set by init_app
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -70,11 +84,19 @@ class FeedPublisher:
 
     def append(self, session: Session, event_type: str, document: Any):
         """Add a notification to the log in the caller's unit of work; it is in the feed once that commits."""
-        return self.log.append(session, event_type, document)
+        row = self.log.append(session, event_type, document)
+        if self.head is not None:  # this process's own appends move its head at once
+            event.listen(session, "after_commit", lambda _session: self.head.changed(), once=True)
+        return row
 
     def init_app(self, app: Flask, db: UnitOfWork, url_prefix: str = "/feed") -> None:
         """Serve the feed of `db`'s notifications at `url_prefix` (current page) and `url_prefix/pages/<k>`."""
         self.db = db
+        with db.read() as session:
+            engine = session.get_bind()
+        self.head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
+        if self.archive_model is not None:
+            self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION)
         app.extensions[PUBLISHER_KEY] = self
         app.register_blueprint(self.blueprint(), url_prefix=url_prefix)
 
@@ -85,29 +107,28 @@ class FeedPublisher:
         bp.add_url_rule("/pages/<path:raw>", "page", self.serve_page)
         return bp
 
-    def serve_current(self) -> Response:
+    def _read_head(self) -> Head:
         with self.db.read() as session:
-            newest = self.log.last(session)
-            page = current_page(newest[0] if newest else 0, self.page_size)
-            updated = newest[1] if newest else None
-            return self._respond(session, page, updated, CURRENT_CACHE_CONTROL)
+            return self.log.last(session)
+
+    def serve_current(self) -> Response:
+        newest = self.head.get()  # from memory unless the log may have grown
+        page = current_page(newest[0] if newest else 0, self.page_size)
+        updated = newest[1] if newest else None
+        return self._respond(page, updated, CURRENT_CACHE_CONTROL, lambda: self._current(page, updated))
 
     def serve_page(self, raw: str) -> Response:
         number = parse_page_number(raw)
         if number is None:
             abort(404)
-        with self.db.read() as session:
-            # Positions are gap-free: page k is a full archive exactly when position k * size exists.
-            updated = self.log.created_at(session, number * self.page_size)
-            if updated is None:
-                newest = self.log.last(session)
-                if newest and newest[0] >= number * self.page_size:
-                    # Filled between the two reads (each statement sees the latest commits under PostgreSQL's
-                    # READ COMMITTED); positions commit in order, so position k * size is visible now.
-                    updated = self.log.created_at(session, number * self.page_size)
-            if updated is not None:
-                page = Page(number, self.page_size, number * self.page_size)
-                return self._respond(session, page, updated, ARCHIVE_CACHE_CONTROL)
+        found = self._archive(number)
+        if found is not None:
+            updated, template = found
+            page = Page(number, self.page_size, number * self.page_size)
+            return self._respond(page, updated, ARCHIVE_CACHE_CONTROL, lambda: template)
+        newest = self._read_head()  # rare (a follower at the head), so read fresh rather than from memory
+        if newest and newest[0] >= number * self.page_size and self._archive(number) is not None:
+            return self.serve_page(raw)  # filled since: positions commit in order, so it is all visible now
         if current_page(newest[0] if newest else 0, self.page_size).number == number:
             # Archives link the next one by its future URL (so their bytes never change); until that page
             # fills up, it is the current page.
@@ -116,7 +137,39 @@ class FeedPublisher:
             return response
         abort(404)
 
-    def _respond(self, session: Session, page: Page, updated: datetime | None, cache_control: str) -> Response:
+    def _archive(self, number: int) -> tuple[datetime, bytes] | None:
+        """(updated, template) of page `number` if it is full: from memory, else the table, else rendered once."""
+        key = ("archive", number)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        rendered = False
+        with self.db.read() as session:
+            found = self.archives.get(session, self.page_size, number) if self.archives else None
+            if found is None:
+                # Positions are gap-free: page k is a full archive exactly when position k * size exists.
+                updated = self.log.created_at(session, number * self.page_size)
+                if updated is None:
+                    return None
+                found = (updated, self._render(session, Page(number, self.page_size, number * self.page_size),
+                                               updated))
+                rendered = True
+        if rendered and self.archives:
+            self.archives.put(self.page_size, number, *found)
+        self.cache.put(key, found)
+        return found
+
+    def _current(self, page: Page, updated: datetime | None) -> bytes:
+        key = ("current", page.number, page.last)  # positions never change: this names the page's content
+        template = self.cache.get(key)
+        if template is None:
+            with self.db.read() as session:
+                template = self._render(session, page, updated)
+            self.cache.put(key, template)
+        return template
+
+    def _respond(self, page: Page, updated: datetime | None, cache_control: str,
+                 template: Callable[[], bytes]) -> Response:
         """The page, or 304 when the request's validators match — decided before anything is rendered."""
         root = request.url_root
         etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
@@ -131,20 +184,23 @@ class FeedPublisher:
             response = Response(status=304, headers=headers)
             del response.headers["Content-Type"]
             return response
-        key = (root, page.number, page.last)
-        body = self.cache.get(key)
-        if body is None:
-            body = self._render(session, page, updated, root)
-            self.cache.put(key, body)
-        return Response(body, status=200, headers=headers, content_type=ATOM_TYPE)
+        current = url_for(".current", _external=True)
+        link_root = current[:len(current) - len(self._path(".current"))]
+        return Response(fill(template(), root, link_root), status=200, headers=headers, content_type=ATOM_TYPE)
 
-    def _render(self, session: Session, page: Page, updated: datetime | None, root: str) -> bytes:
-        current_url = url_for(".current", _external=True)
+    def _render(self, session: Session, page: Page, updated: datetime | None) -> bytes:
+        """The page's template: its bytes with placeholders for the root URL (see atom.fill)."""
         archive = page.is_archive
+        current_url = LINK_ROOT + self._path(".current")
         links = PageLinks(
-            self_url=url_for(".page", raw=str(page.number), _external=True) if archive else current_url,
+            self_url=LINK_ROOT + self._path(".page", raw=str(page.number)) if archive else current_url,
             current_url=current_url,
-            prev_archive=url_for(".page", raw=str(page.number - 1), _external=True) if page.has_older else None,
-            next_archive=url_for(".page", raw=str(page.number + 1), _external=True) if archive else None)
+            prev_archive=LINK_ROOT + self._path(".page", raw=str(page.number - 1)) if page.has_older else None,
+            next_archive=LINK_ROOT + self._path(".page", raw=str(page.number + 1)) if archive else None)
         rows = self.log.between(session, page.first, page.last)
-        return render_page(self.spec, links, archive, updated or EPOCH, rows, root)
+        return render_template(self.spec, links, archive, updated or EPOCH, rows)
+
+    @staticmethod
+    def _path(endpoint: str, **values: str) -> str:
+        """The endpoint's URL relative to the root URL (url_for's path without the script root)."""
+        return url_for(endpoint, **values)[len(request.script_root):].lstrip("/")
