@@ -4,7 +4,7 @@ The scheduled feed pollers run once per instance. A follower's app lists its pol
 app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts them in the worker after the app
 is loaded and stops them when the worker exits. Every service follows a feed (the order service follows
 invoicing and shipping), so each runs ONE worker process and takes its concurrency from threads
-(`--workers 1 --threads 8`) and scales out as more instances; a follower started with more workers refuses
+(`--workers 1`, threads below) and scales out as more instances; a follower started with more workers refuses
 to boot rather than poll twice. With POLL_INTERVAL=0 (reads only on POST /poll) nothing runs in the background
 and any number of workers may serve.
 
@@ -17,6 +17,7 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import tempfile
 
 # Before anything imports prometheus_client: it decides where values live at import.
@@ -25,12 +26,17 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _own_metrics_dir = tempfile.mkdtemp(prefix="atomshop-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 
-from common.service.cli import BACKGROUND_KEY  # noqa: E402
+from common.service.cli import BACKGROUND_KEY, run_shutdown_hooks  # noqa: E402
 from common.service.logs import configure_logging, restyle  # noqa: E402
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# gthread: a held long poll (GET /feed with Prefer: wait) occupies one thread of its worker, idle on a condition
+# variable, with no database connection; measured (bench/latency.py, README "Serving model") at about 40 KB of RSS
+# per held request and no CPU. Threads are started on demand, so a high ceiling costs nothing until used; it
+# bounds how many long polls one worker holds while still answering everything else.
+threads = int(os.environ.get("GUNICORN_THREADS", "512"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "2000"))
 worker_class = "gthread"
 # A POST /poll waits for the feed; the feed answers quickly, so this is a generous upper bound.
 timeout = 60
@@ -82,11 +88,26 @@ def post_worker_init(worker):
         raise RuntimeError(f"{worker.cfg.proc_name}: an app with background tasks (a scheduled poller) must run "
                            f"with --workers 1 (got {worker.cfg.workers}); use --threads for concurrency and "
                            "more instances to scale out")
+    _release_held_requests_on_stop(worker)
     worker.atomshop_background = tasks  # what worker_exit stops: only what this worker started
     for task in tasks:
         task.start()
     if tasks:
         worker.log.info("started %d background task(s) in worker %s", len(tasks), worker.pid)
+
+
+def _release_held_requests_on_stop(worker) -> None:
+    """On SIGTERM, first answer the long polls this worker holds (they would keep it for graceful_timeout)."""
+    app = getattr(worker, "wsgi", None)
+    graceful = signal.getsignal(signal.SIGTERM)  # gunicorn's own handler, installed before this hook runs
+    if app is None or not callable(graceful):
+        return
+
+    def _on_term(signum, frame):
+        run_shutdown_hooks(app)
+        graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, _on_term)
 
 
 def worker_exit(server, worker):

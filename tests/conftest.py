@@ -10,7 +10,7 @@ import pytest
 def _isolated_environment(monkeypatch, tmp_path):
     """Each test gets its own data folder and no stray configuration from the developer's shell."""
     for name in ("DATABASE_URL", "FEED_PAGE_SIZE", "ORDER_FEED_URL", "INVOICING_FEED_URL", "SHIPPING_FEED_URL",
-                 "POLL_INTERVAL", "SECRET_KEY"):
+                 "POLL_INTERVAL", "LONG_POLL_WAIT", "SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATOMSHOP_DATA_DIR", str(tmp_path / "data"))
     yield

@@ -272,7 +272,7 @@ class GunicornServices(Managed):
 
     def __init__(self, postgres: PostgresServer, workdir: Path, order_instances: int = 1, consumer_instances: int = 1,
                  threads: int = 4, poll_interval: float = 1.0, page_size: int | None = None,
-                 secrets: dict[str, str] | None = None):
+                 secrets: dict[str, str] | None = None, long_poll_wait: float = 0):
         self.door_port = free_port()
         self.secrets = secrets or {}  # FEED_TOKEN, ADMIN_PASSWORD: given to every service (and the door)
         door = f"http://127.0.0.1:{self.door_port}"
@@ -287,8 +287,10 @@ class GunicornServices(Managed):
         self.order = self.orders[0]
         self.consumers: dict[str, list[GunicornProcess]] = {}
         for name in ("invoicing", "shipping"):
+            # long_poll_wait 0 by default: these set-ups measure scheduled polls and the cache in front of them;
+            # tests/integration/test_long_poll.py covers long polls.
             env = {"DATABASE_URL": postgres.create_database(), "POLL_INTERVAL": str(poll_interval),
-                   "ORDER_FEED_URL": feed_url, **self.secrets}
+                   "LONG_POLL_WAIT": str(long_poll_wait), "ORDER_FEED_URL": feed_url, **self.secrets}
             if page_size:
                 env["FEED_PAGE_SIZE"] = str(page_size)
             self.consumers[name] = [

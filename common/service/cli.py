@@ -14,6 +14,15 @@ from common.service.logs import configure_logging
 
 # Started by `serve` after the app is built, stopped when the server stops (e.g. a consumer's scheduler).
 BACKGROUND_KEY = "atomshop.background"
+# Called first when the process is asked to stop (SIGTERM/SIGINT), in every worker: e.g. the publisher answers the
+# long polls it holds at once, so the server has nothing in flight to wait for.
+SHUTDOWN_KEY = "atomshop.on_shutdown"
+
+
+def run_shutdown_hooks(app: Flask) -> None:
+    """Run the app's shutdown hooks (each at most once matters: they must be idempotent)."""
+    for hook in getattr(app, "extensions", {}).get(SHUTDOWN_KEY, []):
+        hook()
 
 
 class KeepAliveHandler(WSGIRequestHandler):
@@ -43,6 +52,7 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
         task.start()
 
     def _stop(signum, _frame):
+        run_shutdown_hooks(app)
         # Passes in progress end between two transactions and their requests are cut short: the process is
         # gone within seconds, not when a slow feed lets go.
         for task in background:
@@ -54,7 +64,7 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        run_shutdown_hooks(app)
     finally:
         for task in background:
             task.stop()

@@ -40,9 +40,11 @@ class Follow:
 
 
 def follow_config(follows: tuple[Follow, ...]) -> dict:
-    """Each feed's URL (its variable, else its default) and POLL_INTERVAL (seconds, 0 = no background reads)."""
+    """Each feed's URL (its variable, else its default), POLL_INTERVAL (seconds, 0 = no background reads) and
+    LONG_POLL_WAIT (seconds a long poll asks the feed to hold it, 0 = scheduled polls only)."""
     config = {f.url_variable: os.environ.get(f.url_variable) or f.default_url for f in follows}
-    return {**config, "POLL_INTERVAL": env_float("POLL_INTERVAL", 5.0)}
+    return {**config, "POLL_INTERVAL": env_float("POLL_INTERVAL", 5.0),
+            "LONG_POLL_WAIT": env_float("LONG_POLL_WAIT", 20.0)}
 
 
 def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tuple[Follow, ...]) -> None:
@@ -54,7 +56,7 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
                                 client=FeedClient(token=app.config.get("FEED_TOKEN"),
                                                   origin=app.config[spec.url_variable]))
         follower.title = spec.title
-        follower.poller = Poller(follower, app.config["POLL_INTERVAL"])
+        follower.poller = Poller(follower, app.config["POLL_INTERVAL"], wait=app.config.get("LONG_POLL_WAIT", 0))
         background = app.extensions.setdefault(BACKGROUND_KEY, [])
         if app.config["POLL_INTERVAL"] > 0:  # with 0 nothing runs in the background: any number of workers may serve
             background.append(follower.poller)
@@ -130,6 +132,7 @@ def _poll():
     until = time.monotonic() + POLL_WAIT
     for f in followers():
         try:
+            f.client.cut_long_polls()  # a long poll held now ends as a 304, so this call does not wait out its wait
             processed += f.poll(wait=max(0.0, until - time.monotonic()))
         except PassRunning:
             return None, (202, f"a pass over {f.title} is still running; ask again later")

@@ -12,6 +12,7 @@ from common.contracts import json_schema
 from common.feeds import FeedPublisher, FeedSpec, UnitOfWork
 from common.feeds.publish.log import NotificationLog
 from common.feeds.publish.publisher import PUBLISHER_KEY
+from common.service.cli import SHUTDOWN_KEY
 from common.service.config import env_int
 
 SCHEMAS_KEY = "atomshop.schemas"
@@ -64,6 +65,7 @@ def init_app(app: Flask, db: UnitOfWork, publish: Publish) -> FeedPublisher:
     publisher = FeedPublisher(publish.model, publish.spec, page_size=app.config["FEED_PAGE_SIZE"],
                               cache_pages=app.config["FEED_CACHE_PAGES"], archive_model=publish.archive)
     publisher.init_app(app, db)
+    app.extensions.setdefault(SHUTDOWN_KEY, []).append(publisher.close)  # answer held long polls at once
     app.extensions[SCHEMAS_KEY] = {name: json_schema(model, name) for name, model in publish.documents.items()}
     app.register_blueprint(bp)
     return publisher

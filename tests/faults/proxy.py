@@ -59,6 +59,8 @@ class FaultProxy(Managed):
         self.counts: collections.Counter[str] = collections.Counter()
         self.max_position_served = 0
         self.requests_seen = 0
+        # Request header fields (lower case) never forwarded: e.g. {"prefer"} makes a feed that ignores long polls.
+        self.drop_request_headers: set[str] = set()
         self._weights: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -221,7 +223,7 @@ class FaultProxy(Managed):
         try:
             # The client's Host header goes through unchanged, so the feed's absolute links point at the proxy
             # and every later page is fetched through it too.
-            sent = {k: v for k, v in headers if k.lower() not in HOP_BY_HOP}
+            sent = {k: v for k, v in headers if k.lower() not in HOP_BY_HOP | self.drop_request_headers}
             upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
             for name, value in sent.items():
                 upstream.putheader(name, value)

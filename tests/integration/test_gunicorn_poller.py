@@ -113,7 +113,9 @@ def test_a_consumer_under_gunicorn_polls_the_feed_on_its_schedule_exactly_once(t
     with GunicornProcess("order_service.app:create_app()", tmp_path / "order", workers=1, name="order") as order, \
             GunicornProcess("invoicing_service.app:create_app()", tmp_path / "invoicing", workers=1, threads=4,
                             name="invoicing",
-                            env={"ORDER_FEED_URL": order.url + "/feed", "POLL_INTERVAL": str(interval)}) as consumer:
+                            # The schedule is under test: no long poll (it would hold one request for the window).
+                            env={"ORDER_FEED_URL": order.url + "/feed", "POLL_INTERVAL": str(interval),
+                                 "LONG_POLL_WAIT": "0"}) as consumer:
         customer = requests.get(order.url + "/api/customers", timeout=5).json()[0]
         item = requests.get(order.url + "/api/items", timeout=5).json()[0]
         address = {"street": "1 Main St", "zip": "12345", "city": "Springfield"}

@@ -45,6 +45,17 @@ class FeedClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self._deadlines: set[Deadline] = set()  # the exchanges in progress, which `close` cuts short
         self.closed = False
+        # Whether the last long poll (a fetch with `wait`) was held by the feed: None when none was asked or
+        # its answer does not tell (see download).
+        self.wait_applied: bool | None = None
+        self._long_polls: set[Deadline] = set()  # long polls held now, which cut_long_polls ends
+        self._cut: set[Deadline] = set()
+
+    def cut_long_polls(self) -> None:
+        """End the long polls held now as if the feed had answered 304 (someone wants a pass at once)."""
+        for deadline in list(self._long_polls):
+            self._cut.add(deadline)
+            deadline.expire()
 
     def close(self) -> None:
         """Cut every exchange in progress short and refuse new ones (a stopping process)."""
@@ -52,18 +63,34 @@ class FeedClient:
         for deadline in list(self._deadlines):
             deadline.expire()
 
-    def fetch(self, url: str, etag: str | None = None) -> Page | None:
-        """GET and parse a page; None when `etag` still matches (304)."""
-        got = self.download(url, etag)
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
+        """GET and parse a page; None when `etag` still matches (304). See `download` for `wait`."""
+        got = self.download(url, etag, wait)
         return None if got is None else parse_page(got[2], got[0], got[1])
 
-    def download(self, url: str, etag: str | None = None) -> tuple[bytes, str | None, str] | None:
-        """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304."""
+    def download(self, url: str, etag: str | None = None,
+                 wait: float = 0) -> tuple[bytes, str | None, str] | None:
+        """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304.
+
+        With `wait` and `etag`, a long poll: `Prefer: wait=N` (RFC 7240) asks the feed to hold the request until
+        the page no longer matches `etag` (timeouts and deadline grow by N); `wait_applied` then says whether the
+        feed did (Preference-Applied).
+        """
         # no-cache: any cache on the way must revalidate with the publisher.
         headers = {"Cache-Control": "no-cache"}
         if etag:
             headers["If-None-Match"] = etag
+            if wait > 0:
+                headers["Prefer"] = f"wait={int(wait)}"
+                return self._get(url, headers, self._long_poll, int(wait))
         return self._get(url, headers, self._page)
+
+    def _long_poll(self, url: str, resp: requests.Response, started: float):
+        # Held: Preference-Applied says so. A 304 without it: the page still matched, yet the feed answered at
+        # once, so it ignores Prefer. A 200 without it: the page had changed, which says nothing either way.
+        held = "wait" in resp.headers.get("Preference-Applied", "").lower()
+        self.wait_applied = True if held else (False if resp.status_code == 304 else None)
+        return self._page(url, resp, started)
 
     def fetch_document(self, url: str) -> str | None:
         """The JSON document at an entry's alternate link (dead-letter retries): None if it cannot be had;
@@ -76,16 +103,20 @@ class FeedClient:
             log.info("cannot re-read %s for a retry: %s", url, exc)
             return None
 
-    def _get(self, url: str, headers: dict, take):
-        """GET `url` following redirects on the origin, within one deadline; `take(url, response)` reads it."""
+    def _get(self, url: str, headers: dict, take, wait: int = 0):
+        """GET `url` following redirects on the origin, within one deadline (plus a long poll's `wait`);
+        `take(url, response, started)` reads it."""
         if self.closed:
             raise FeedError(f"GET {url}: not sent, the process is stopping")
-        with Deadline(self.deadline, self._deadlines) as deadline:
-            started = time.monotonic()
+        timeout = (self.timeout[0], self.timeout[1] + wait)
+        with Deadline(self.deadline + wait, self._deadlines) as deadline:
+            started = time.monotonic() + wait  # the body's own deadline runs from the end of the wait
+            if wait:
+                self._long_polls.add(deadline)
             try:
                 for _hop in range(MAX_REDIRECTS + 1):
                     self._check(url, "link")
-                    with self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
+                    with self.session.get(url, headers=headers, timeout=timeout, stream=True,
                                           allow_redirects=False) as resp:
                         if resp.status_code in _REDIRECTS and resp.headers.get("Location"):
                             url = urljoin(url, resp.headers["Location"])
@@ -94,9 +125,14 @@ class FeedClient:
                         return take(url, resp, started)
                 raise FeedError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
             except requests.RequestException as exc:
+                if deadline in self._cut and not self.closed:
+                    return None  # cut short while held: the page had not changed until then
                 if deadline.expired:
                     raise FeedError(f"GET {url}: not received within {self.deadline:g}s") from None
                 raise FeedError(f"GET {url}: {_cause(exc)}") from None
+            finally:
+                self._long_polls.discard(deadline)
+                self._cut.discard(deadline)
 
     def _check(self, url: str, what: str) -> None:
         if self.origin is not None:

@@ -107,11 +107,13 @@ class FeedFollower:
         self.applier.handler = handler
 
     # ---- the pass -------------------------------------------------------------------------------------------
-    def poll(self, wait: float | None = None) -> int:
+    def poll(self, wait: float | None = None, long_poll: float = 0) -> int:
         """Read the feed from the durable position on, handling new entries; returns how many.
 
         A call that finds a pass running in this process waits for it (at most `wait` seconds; None: as long as it
-        takes) and answers with its outcome; PassRunning when it is still running (or enough calls wait already)."""
+        takes) and answers with its outcome; PassRunning when it is still running (or enough calls wait already).
+        With `long_poll`, when the position is on the current page the feed may hold the first request up to that
+        many seconds until the page changes (`client.wait_applied` tells whether it did)."""
         passes = self.gate.passes
         if not self.gate.enter(wait):
             raise PassRunning(f"a pass over {self.feed_url} is already running")
@@ -121,16 +123,18 @@ class FeedFollower:
                 if error is not None:
                     raise error
                 return handled
-            return self._run_pass()
+            return self._run_pass(long_poll)
         finally:
             self.gate.leave()
 
-    def _run_pass(self) -> int:
+    def _run_pass(self, long_poll: float = 0) -> int:
         self.polls += 1
+        if long_poll:
+            self.client.wait_applied = None
         started = time.monotonic()
         self._walk, self._state, self._outcome = None, None, "failed"
         try:
-            handled = self._pass()
+            handled = self._pass(long_poll)
         except Exception as exc:
             if self._stopping.is_set() and isinstance(exc, (Stopped, FeedError)):
                 log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url,
@@ -175,14 +179,14 @@ class FeedFollower:
         return {"feed": self.feed_url, "consumer": self.name,
                 "position": self._state.position if self._state else None}
 
-    def _pass(self) -> int:
+    def _pass(self, long_poll: float = 0) -> int:
         self._check_stop()
         self.applier.stuck_reason = None
         state = self._state = self.load()
         if state.halted:
             raise FollowerHalted(state.halted)
         walk = self._walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES, self.progress.saw)
-        page = self._first_page(walk, state)
+        page = self._first_page(walk, state, long_poll)
         if page is None:
             self.caught_up = True
             self.progress.caught_up(state.position)
@@ -199,14 +203,14 @@ class FeedFollower:
         finally:
             stack.close()
 
-    def _first_page(self, walk: PassWalker, state: Tracked) -> Page | None:
-        """The bookmarked page (None: unchanged since its ETag); the feed URL when there is none, it is off the
-        feed's origin (an older configuration), or it is gone."""
+    def _first_page(self, walk: PassWalker, state: Tracked, long_poll: float = 0) -> Page | None:
+        """The bookmarked page (None: unchanged since its ETag, held up to `long_poll` s); the feed URL when there
+        is none, it is off the feed's origin (an older configuration), or it is gone."""
         bookmark = state.bookmark if self.origin.holds(state.bookmark) else None
         if bookmark is None:
             return walk.fetch(self.feed_url)
         try:
-            return walk.fetch(bookmark, state.etag)
+            return walk.fetch(bookmark, state.etag, long_poll)
         except PageGone:
             log.info("%s: bookmark %s is gone; reading %s", self.name, bookmark, self.feed_url)
             return walk.fetch(self.feed_url)

@@ -31,11 +31,11 @@ class PassWalker:
         self._guess: tuple[str, Future] | None = None
         self.back_pages = 0
 
-    def fetch(self, url: str, etag: str | None = None) -> Page | None:
-        """The page at `url`, or None for 304 Not Modified to `etag`."""
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
+        """The page at `url`, or None for 304 Not Modified to `etag` (held up to `wait` s by a long-polling feed)."""
         self._check_link(url)
         self.requests += 1
-        page = self.client.fetch(url, etag)
+        page = self.client.fetch(url, etag, wait)
         if page is not None:
             self.seen.add(page.url)
             self.saw(page)

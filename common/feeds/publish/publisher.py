@@ -16,6 +16,8 @@ from common.feeds.publish.archive import ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, fill, render_template
 from common.feeds.publish.head import FeedHead, Head, watch_for
 from common.feeds.publish.log import NotificationLog, utcnow
+from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
+from common.feeds.publish.notify import AppendListener, AppendSignal
 from common.feeds.publish.pages import (
     EPOCH,
     Page,
@@ -31,6 +33,7 @@ ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CURRENT_CACHE_CONTROL = "public, max-age=2"
 ARCHIVE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PUBLISHER_KEY = "atomshop.publisher"
+APPENDED_KEY = "atomshop.appended"  # in Session.info: the session's commit wakes this process's long polls
 
 
 class PageCache:
@@ -73,6 +76,11 @@ class FeedPublisher:
         self.cache = PageCache(cache_pages)
         self.db: UnitOfWork | None = None  # set by init_app
         self.head: FeedHead | None = None  # set by init_app
+        self.max_wait = MAX_WAIT_SECONDS
+        # Held long polls wait on this: the head as this process's listener last read it (notify.py).
+        self.signal = AppendSignal()
+        self.listener: AppendListener | None = None  # set by init_app
+        self._render_lock = threading.Lock()
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -87,7 +95,22 @@ class FeedPublisher:
         row = self.log.append(session, event_type, document)
         if self.head is not None:  # this process's own appends move its head at once
             event.listen(session, "after_commit", lambda _session: self.head.changed(), once=True)
+        if self.listener is not None and not session.info.get(APPENDED_KEY):
+            session.info[APPENDED_KEY] = True  # one hook per session, however many entries it appends
+            event.listen(session, "after_commit", lambda _session: self.listener.kick())
         return row
+
+    def start_listening(self) -> None:
+        """Keep `signal` current from every process's appends (started lazily, so once per forked worker)."""
+        if self.listener is not None:
+            self.listener.ensure_started()
+
+    def close(self) -> None:
+        """Stop listening and answer every held long poll now (the process is stopping)."""
+        if self.listener is not None:
+            self.listener.stop()
+        else:
+            self.signal.close()
 
     def init_app(self, app: Flask, db: UnitOfWork, url_prefix: str = "/feed") -> None:
         """Serve the feed of `db`'s notifications at `url_prefix` (current page) and `url_prefix/pages/<k>`."""
@@ -95,6 +118,8 @@ class FeedPublisher:
         with db.read() as session:
             engine = session.get_bind()
         self.head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
+        self.listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
+        self.signal.subscribe(lambda _head: self.head.changed())  # whatever wakes long polls refreshes the head
         if self.archive_model is not None:
             self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION)
         app.extensions[PUBLISHER_KEY] = self
@@ -112,10 +137,38 @@ class FeedPublisher:
             return self.log.last(session)
 
     def serve_current(self) -> Response:
+        """The current page; held while it still matches If-None-Match when the client asks `Prefer: wait=N`."""
+        wait = requested_wait(request.headers.getlist("Prefer"))
+        if wait is not None and request.headers.get("If-None-Match") is not None:
+            self.start_listening()
         newest = self.head.get()  # from memory unless the log may have grown
+        if wait is not None and self._matches(newest) and not self.signal.closed:
+            # Held with no session and no connection: the listener's thread reads the head for every waiter.
+            held = applied_wait(wait, self.max_wait)
+            moved = self.signal.wait(newest[0] if newest else 0, held)
+            # Woken: the head the listener read. Timed out (or stopping): the head as of now, 304 if unchanged.
+            newest = moved if moved is not None and not self._matches(moved) else self.head.get()
+            response = self._respond_current(newest, self._current_once)
+            response.headers["Preference-Applied"] = f"wait={held}"
+            return response
+        return self._respond_current(newest, self._current)
+
+    def _respond_current(self, newest: Head, template: Callable[[Page, datetime | None], bytes]) -> Response:
         page = current_page(newest[0] if newest else 0, self.page_size)
         updated = newest[1] if newest else None
-        return self._respond(page, updated, CURRENT_CACHE_CONTROL, lambda: self._current(page, updated))
+        return self._respond(page, updated, CURRENT_CACHE_CONTROL, lambda: template(page, updated))
+
+    def _matches(self, newest: Head) -> bool:
+        """Whether the request's If-None-Match names the current page at this head."""
+        page = current_page(newest[0] if newest else 0, self.page_size)
+        etag = entity_tag(FORMAT_VERSION, request.url_root, page.size, page.number, page.last,
+                          newest[1] if newest else None)
+        return request.if_none_match.contains_weak(etag)
+
+    def _current_once(self, page: Page, updated: datetime | None) -> bytes:
+        """`_current` for many held requests woken at once: one renders, the others find it cached."""
+        with self._render_lock:
+            return self._current(page, updated)
 
     def serve_page(self, raw: str) -> Response:
         number = parse_page_number(raw)
