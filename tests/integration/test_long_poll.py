@@ -162,3 +162,16 @@ def test_a_follower_long_polls_a_feed_that_holds_and_falls_back_to_its_schedule_
             last = place(order.url)
             wait_until(lambda: requests.get(f"{invoicing.url}/api/invoices/{last}").status_code == 200, WAIT)
             assert poller()["long_polling"] is honoured
+
+
+def test_post_poll_does_not_wait_out_a_held_long_poll(tmp_path):
+    with ServiceProcess("order_service", tmp_path / "order") as order:
+        env = {"ORDER_FEED_URL": order.url + "/feed", "POLL_INTERVAL": "5", "LONG_POLL_WAIT": str(WAIT)}
+        with ServiceProcess("invoicing_service", tmp_path / "invoicing", env=env) as invoicing:
+            first = place(order.url)
+            wait_until(lambda: requests.get(f"{invoicing.url}/api/invoices/{first}").status_code == 200, WAIT)
+            time.sleep(1)  # the next long poll is held now
+            started = time.monotonic()
+            response = requests.post(invoicing.url + "/poll", timeout=WAIT + 30)
+            assert response.status_code == 200, response.text
+            assert time.monotonic() - started < WAIT - 5  # not the held request's 20 s
