@@ -47,6 +47,8 @@ RSS_MB, INTAKE_RATIO = 50, 0.9
 ORDER = {"customer_id": 1, "shipping_address": {"street": "1 Bench St", "zip": "12345", "city": "Benchtown"},
          "billing_address": {"street": "1 Bench St", "zip": "12345", "city": "Benchtown"},
          "lines": [{"item_id": 1, "quantity": 2}]}
+# The order service also follows the invoicing and shipping feeds; here it only publishes (nothing else to run).
+ORDER_ONLY_PUBLISHES = {"POLL_INTERVAL": "0"}
 results: list[tuple[str, bool]] = []
 
 
@@ -123,7 +125,8 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 def run_sqlite(mode: str, env: dict, work: Path) -> dict[str, list[float]]:
     work.mkdir(parents=True)
     db = {name: work / f"{name}.db" for name in ("order", "invoicing", "shipping")}
-    order = ServiceProcess("order_service", work / "o", env={"DATABASE_URL": f"sqlite:///{db['order']}"}).start()
+    order = ServiceProcess("order_service", work / "o", env={"DATABASE_URL": f"sqlite:///{db['order']}",
+                                                            **ORDER_ONLY_PUBLISHES}).start()
     consumers = [ServiceProcess(f"{name}_service", work / name[0], env={
         **env, "DATABASE_URL": f"sqlite:///{db[name]}", "ORDER_FEED_URL": order.url + "/feed"}).start()
         for name in ("invoicing", "shipping")]
@@ -137,8 +140,8 @@ def run_sqlite(mode: str, env: dict, work: Path) -> dict[str, list[float]]:
 
 def run_postgresql(mode: str, env: dict, work: Path, postgres: PostgresServer) -> dict[str, list[float]]:
     urls = {name: postgres.create_database() for name in ("order", "invoicing", "shipping")}
-    order = GunicornProcess("order_service.app:create_app()", work / "o", env={"DATABASE_URL": urls["order"]},
-                            workers=2, threads=64, name="order").start()
+    order = GunicornProcess("order_service.app:create_app()", work / "o", name="order", workers=1, threads=512,
+                            env={"DATABASE_URL": urls["order"], **ORDER_ONLY_PUBLISHES}).start()
     nginx = NginxServer(order=f"127.0.0.1:{order.port}").start()
     consumers = [GunicornProcess(f"{name}_service.app:create_app()", work / name[0], threads=16, name=name, env={
         **env, "DATABASE_URL": urls[name], "ORDER_FEED_URL": nginx.url + "/order/feed"}).start()
@@ -213,9 +216,9 @@ def feed_requests(process: GunicornProcess) -> int:
 
 
 def part_idle_followers(postgres: PostgresServer, work: Path) -> None:
-    print(f"== {IDLE_FOLLOWERS} idle followers waiting (PostgreSQL order service, gunicorn 2 workers)", flush=True)
-    order = GunicornProcess("order_service.app:create_app()", work / "idle", workers=2, threads=512, name="order",
-                            env={"DATABASE_URL": postgres.create_database()}).start()
+    print(f"== {IDLE_FOLLOWERS} idle followers waiting (PostgreSQL order service, gunicorn 1 worker)", flush=True)
+    order = GunicornProcess("order_service.app:create_app()", work / "idle", workers=1, threads=512, name="order",
+                            env={"DATABASE_URL": postgres.create_database(), **ORDER_ONLY_PUBLISHES}).start()
     nginx = NginxServer(order=f"127.0.0.1:{order.port}").start()
     try:
         for route, feed_url in (("direct", order.url + "/feed"), ("nginx", nginx.url + "/order/feed")):
@@ -274,7 +277,8 @@ def part_waiters(work: Path) -> None:
     print(f"== one order-service process (gunicorn gthread, 1 worker, SQLite) with {WAITERS} held long polls",
           flush=True)
     order = GunicornProcess("order_service.app:create_app()", work / "waiters", workers=1, threads=WAITERS + 64,
-                            name="order", env={"DATABASE_URL": f"sqlite:///{work / 'waiters.db'}"}).start()
+                            name="order", env={"DATABASE_URL": f"sqlite:///{work / 'waiters.db'}",
+                                               **ORDER_ONLY_PUBLISHES}).start()
     try:
         pid = worker_pid(order.proc.pid)
         intake(order.url, 2.0)  # warm-up
