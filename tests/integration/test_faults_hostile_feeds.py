@@ -134,7 +134,7 @@ def test_poison_entries_are_dead_lettered_after_bounded_retries_and_unknown_type
     entries = good + [
         Entry(5, 5, content="{this is not json"),
         Entry(6, 6, content=json.dumps(lacking)),
-        Entry(7, 7, event_type="OrderCancelled"),
+        Entry(7, 7, event_type="OrderGiftWrapped"),  # a type no follower knows
         Entry(8, 8), Entry(8, 8),  # the same entry twice on one page
         Entry(9, 8),  # the same order again at a later position
         Entry(10, 10),

@@ -223,7 +223,7 @@ class FeedFollower:
             while True:
                 more = pages < self.pages_per_pass
                 if error is None and more and not stack and group[-1].next is not None:  # read on meanwhile
-                    ahead = walk.read_ahead(group[-1].next, self.pages_per_pass - pages)
+                    ahead = walk.read_ahead(group[-1].next, self.pages_per_pass - pages, group[-1].last)
                 count, complete = self.applier.handle_group(group, state)
                 handled += count
                 self.progress.handled_up_to(group, state.position)

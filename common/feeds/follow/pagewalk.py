@@ -97,23 +97,32 @@ class PassWalker:
             self._guess[1].exception()
             self._guess = None
 
-    def read_ahead(self, url: str, limit: int | None = None) -> Future:
+    def read_ahead(self, url: str, limit: int | None = None, after: int | None = None) -> Future:
         """Start reading up to `group_pages` (at most `limit`) pages along next-archive from `url` in the worker
-        thread.
+        thread; `after` is the last position of the page that links to `url`.
 
         The future gives (pages, the FeedError that stopped it early or None): pages before a broken one still
         get handled.
         """
-        return self.executor.submit(self._read_group, url, min(self.group_pages, limit or self.group_pages))
+        return self.executor.submit(self._read_group, url, min(self.group_pages, limit or self.group_pages), after)
 
-    def _read_group(self, url: str | None, limit: int) -> tuple[list[Page], FeedError | None]:
+    def _read_group(self, url: str | None, limit: int, after: int | None) -> tuple[list[Page], FeedError | None]:
         pages: list[Page] = []
         try:
             while url is not None and len(pages) < limit:
                 page = self.fetch(url)
                 if page is None:
                     raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+                if after is not None and page.url != url and page.first is not None and page.first > after + 1:
+                    # `url` was the page being filled (the publisher redirected it to the current page) and it
+                    # filled up before the redirect was followed: the current page is now the one after it.
+                    # Read `url` again, an archive now, rather than skip its entries.
+                    self.seen.discard(page.url)
+                    page = self.fetch(url)
+                    if page is None:
+                        raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
                 pages.append(page)
+                after = page.last if page.last is not None else after
                 url = page.next
         except FeedError as exc:
             return pages, exc

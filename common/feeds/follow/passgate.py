@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-MAX_WAITERS = 2  # calls waiting with a time limit; more are told at once that a pass is running
+MAX_WAITERS = 32  # calls waiting with a time limit; more are told at once that a pass is running (threads bounded)
 
 
 class PassGate:
