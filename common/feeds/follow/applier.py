@@ -9,7 +9,7 @@ is handled again entry by entry (each in its own savepoint) to find the culprit,
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -91,7 +91,7 @@ class Applier:
         todo = [e for e in page.entries if e.position > state.position]
         if todo and todo[0].position != state.position + 1:
             raise FeedError(f"{page.url}: expected position {state.position + 1} next, found {todo[0].position}")
-        for before, after in zip(todo, todo[1:]):
+        for before, after in zip(todo, todo[1:], strict=False):
             if after.position != before.position + 1:
                 raise FeedError(f"{page.url}: gap in the feed between positions {before.position} and "
                                 f"{after.position}")

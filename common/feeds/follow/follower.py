@@ -36,9 +36,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Iterable
 
 from common.feeds.follow.applier import Applier, BatchHandler, Handler
 from common.feeds.follow.client import FeedClient, FeedError, Page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -50,7 +50,7 @@ class Poller:
         self._stopping.clear()
         self._scheduler = BackgroundScheduler(daemon=True)
         self._scheduler.add_job(self.tick, "interval", seconds=self.interval, max_instances=1, coalesce=True,
-                                next_run_time=datetime.now(timezone.utc), id="poll", misfire_grace_time=None)
+                                next_run_time=datetime.now(UTC), id="poll", misfire_grace_time=None)
         self._scheduler.start()
         if self.wait > 0:
             self._thread = threading.Thread(target=self._long_poll, daemon=True,
@@ -87,7 +87,7 @@ class Poller:
             return RUNNING  # a POST /poll is reading the feed right now
         except Exception:  # logged by the follower, shown in /health
             self.failures_in_a_row += 1
-            self.failed_at = datetime.now(timezone.utc)
+            self.failed_at = datetime.now(UTC)
             delay = min(self.max_backoff, max(self.interval, 0.5) * 2 ** self.failures_in_a_row)
             self.next_allowed = self.clock() + delay
             log.info("backing off %.1fs after %d failed poll(s)", delay, self.failures_in_a_row)

@@ -89,7 +89,7 @@ def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: dateti
     # its output gives a namespace-aware tree to fix up and extend.
     feed = etree.fromstring(fg.atom_str(pretty=False), parser=_PARSER)
     _restore_entry_links(feed, [fe for fe, _ in entries])
-    for element, (_, position) in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), entries):
+    for element, (_, position) in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), entries, strict=True):
         etree.SubElement(element, f"{{{ATOMSHOP_NS}}}position").text = str(position)
     if archive:
         # RFC 5005 §4: an archive document carries fh:archive; placed before the entries.
@@ -129,8 +129,8 @@ def _attribute_bytes(value: str) -> bytes:
 
 def _restore_entry_links(feed, feed_entries) -> None:
     """Put back the rel/type/… attributes feedgen 1.0.0's atom_entry drops from entry-level links."""
-    for element, fe in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), feed_entries):
-        for link_element, link in zip(element.iterfind(f"{{{ATOM_NS}}}link"), fe.link() or []):
+    for element, fe in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), feed_entries, strict=True):
+        for link_element, link in zip(element.iterfind(f"{{{ATOM_NS}}}link"), fe.link() or [], strict=True):
             for name in ("rel", "type", "hreflang", "title", "length"):
                 if link.get(name) and link_element.get(name) is None:
                     link_element.set(name, str(link[name]))

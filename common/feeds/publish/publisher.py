@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
+from flask import Blueprint, Flask, Response, redirect, request, url_for
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
 from werkzeug.http import http_date
 
 from common.feeds.publish.archive import ArchiveStore
@@ -173,7 +174,7 @@ class FeedPublisher:
     def serve_page(self, raw: str) -> Response:
         number = parse_page_number(raw)
         if number is None:
-            abort(404)
+            raise NotFound()
         found = self._archive(number)
         if found is not None:
             updated, template = found
@@ -188,7 +189,7 @@ class FeedPublisher:
             response = redirect(url_for(".current"), 302)
             response.headers["Cache-Control"] = "no-store"
             return response
-        abort(404)
+        raise NotFound()
 
     def _archive(self, number: int) -> tuple[datetime, bytes] | None:
         """(updated, template) of page `number` if it is full: from memory, else the table, else rendered once."""
