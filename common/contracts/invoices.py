@@ -1,7 +1,7 @@
 """The invoicing feed's published language: the invoice document (InvoiceIssued) and InvoiceCancelled."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -12,7 +12,8 @@ from common.contracts.orders import LINES_MAX, QUANTITY_MAX, Address, Customer, 
 
 INVOICE_ISSUED = "InvoiceIssued"
 INVOICE_CANCELLED = "InvoiceCancelled"
-INVOICE_STATES = ("issued", "cancelled")
+InvoiceState = Literal["issued", "cancelled"]
+INVOICE_STATES: tuple[InvoiceState, ...] = get_args(InvoiceState)
 LineAmount = Annotated[Money, at_most(MONEY_MAX * QUANTITY_MAX)]
 
 
@@ -34,7 +35,7 @@ class InvoiceDocument(Document):
 
     model_config = ConfigDict(title=INVOICE_ISSUED)
     order_id: OrderId
-    state: Literal[INVOICE_STATES]
+    state: InvoiceState
     customer: Customer
     billing_address: Address
     lines: Annotated[list[InvoiceLine], Field(min_length=1, max_length=LINES_MAX),

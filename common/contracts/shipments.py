@@ -1,7 +1,7 @@
 """The shipping feed's published language: the shipment document (ShipmentPrepared) and what happens to it."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field
 
@@ -13,7 +13,8 @@ SHIPMENT_PREPARED = "ShipmentPrepared"
 SHIPMENT_DISPATCHED = "ShipmentDispatched"
 SHIPMENT_CANCELLED = "ShipmentCancelled"
 SHIPMENT_CANCELLATION_REFUSED = "ShipmentCancellationRefused"
-SHIPMENT_STATES = ("pending", "dispatched", "cancelled")
+ShipmentState = Literal["pending", "dispatched", "cancelled"]
+SHIPMENT_STATES: tuple[ShipmentState, ...] = get_args(ShipmentState)
 Reason = Annotated[str, XmlText(500)]
 
 
@@ -32,7 +33,7 @@ class ShipmentDocument(Document):
 
     model_config = ConfigDict(title=SHIPMENT_PREPARED)
     order_id: OrderId
-    state: Literal[SHIPMENT_STATES]
+    state: ShipmentState
     customer: Customer
     shipping_address: Address
     lines: Annotated[list[ShipmentLine], Field(min_length=1, max_length=LINES_MAX),
