@@ -12,6 +12,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 
+from common.feeds.tables import TableMixin
 from common.feeds.uow import UnitOfWork
 
 M = TypeVar("M")
@@ -36,7 +37,7 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class TrackingMixin:
+class TrackingMixin(TableMixin):
     """Columns of the tracking table, per consumer: the last handled feed position and where to resume reading."""
 
     @declared_attr.directive
@@ -64,7 +65,7 @@ class TrackingMixin:
     dead_lettered: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class DeadLetterMixin:
+class DeadLetterMixin(TableMixin):
     """Columns of the dead-letter table: an entry the handler failed on too many times, kept with the reason so
     it can be retried."""
 

@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Text, insert, select, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from common.feeds.tables import TableMixin
 
 # Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
 # assignment to commit, so position n+1 can never become visible before position n.
@@ -18,20 +21,20 @@ APPEND_LOCK_KEY = 0x61746F6D66656564
 TICK = timedelta(microseconds=1)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as naive UTC (microsecond precision) and read back timezone-aware."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("UTCDateTime needs a timezone-aware datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -40,7 +43,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class NotificationMixin:
+class NotificationMixin(TableMixin):
     """Columns of a notifications table; mix into a model on the service's own Base."""
 
     @declared_attr.directive
@@ -61,7 +64,7 @@ def dumps(document: Any) -> str:
 class NotificationLog:
     """Appends and reads one notifications table."""
 
-    def __init__(self, model: type, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, model: type[NotificationMixin], clock: Callable[[], datetime] = utcnow) -> None:
         self.model = model
         self.clock = clock
         # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
@@ -90,7 +93,7 @@ class NotificationLog:
                 self._latest = moment
             return self._latest
 
-    def append(self, session: Session, event_type: str, document: Any) -> Any:
+    def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
         if session.get_bind().dialect.name == "postgresql":
@@ -126,7 +129,7 @@ class NotificationLog:
         m = self.model
         return session.scalar(select(m.created).where(m.position == position))
 
-    def between(self, session: Session, first: int, last: int) -> list:
+    def between(self, session: Session, first: int, last: int) -> list[NotificationMixin]:
         """Notifications first…last, newest first."""
         m = self.model
         if last < first:
