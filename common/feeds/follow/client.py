@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import requests
@@ -21,6 +22,9 @@ from common.feeds.follow.page import FeedEntry, Page, parse_feed, parse_page
 __all__ = ["FeedClient", "FeedEntry", "FeedError", "ForeignOrigin", "Page", "PageGone", "parse_feed", "parse_page"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A page as downloaded: its bytes, its ETag, its URL after redirects.
+Download = tuple[bytes, str | None, str]
 
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -32,7 +36,7 @@ class FeedClient:
 
     def __init__(self, connect_timeout: float = 3.05, read_timeout: float = 10.0, max_bytes: int = MAX_PAGE_BYTES,
                  deadline: float = 30.0, session: requests.Session | None = None, origin: str | None = None,
-                 token: str | None = None):
+                 token: str | None = None) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.max_bytes = max_bytes
         self.deadline = deadline
@@ -140,7 +144,7 @@ class FeedClient:
         elif not url.lower().startswith(("http://", "https://")):
             raise FeedError(f"refusing to fetch {url[:200]!r}: only http and https links are followed")
 
-    def _page(self, url: str, resp: requests.Response, started: float):
+    def _page(self, url: str, resp: requests.Response, started: float) -> Download | None:
         if resp.status_code == 304:
             return None
         if resp.status_code in (404, 410):
