@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
+    from sqlalchemy import FromClause
 
 
 class TableMixin:
@@ -12,6 +12,6 @@ class TableMixin:
     declares them, for type checkers only)."""
 
     if TYPE_CHECKING:
-        __table__: ClassVar[Table]
+        __table__: ClassVar[FromClause]
 
         def __init__(self, **kwargs: Any) -> None: ...

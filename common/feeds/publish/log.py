@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, insert, select, text
+from sqlalchemy import DateTime, Integer, String, Table, Text, insert, select, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -65,10 +65,13 @@ class NotificationLog:
     """Appends and reads one notifications table."""
 
     def __init__(self, model: type[NotificationMixin], clock: Callable[[], datetime] = utcnow) -> None:
+        if not isinstance(model.__table__, Table):
+            raise TypeError(f"{model.__name__} must be mapped to a table")
         self.model = model
+        self.table = model.__table__  # appends and head reads go through Core: no ORM overhead on the hot path
         self.clock = clock
         # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
-        self.channel = f"atomshop_{model.__table__.name}"
+        self.channel = f"atomshop_{self.table.name}"
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -115,12 +118,12 @@ class NotificationLog:
         values = {"position": position, "event_type": event_type, "created": created,
                   "document": document if isinstance(document, str) else dumps(document)}
         # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
-        session.connection().execute(insert(self.model.__table__), values)
+        session.connection().execute(insert(self.table), values)
         return self.model(**values)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
-        c = self.model.__table__.c
+        c = self.table.c
         found = session.connection().execute(select(c.position, c.created).order_by(c.position.desc()).limit(1)).first()
         return (found[0], found[1]) if found else None
 
