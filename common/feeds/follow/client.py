@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urljoin
 
@@ -73,7 +74,7 @@ class FeedClient:
         return None if got is None else parse_page(got[2], got[0], got[1])
 
     def download(self, url: str, etag: str | None = None,
-                 wait: float = 0) -> tuple[bytes, str | None, str] | None:
+                 wait: float = 0) -> Download | None:
         """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304.
 
         With `wait` and `etag`, a long poll: `Prefer: wait=N` (RFC 7240) asks the feed to hold the request until
@@ -89,7 +90,7 @@ class FeedClient:
                 return self._get(url, headers, self._long_poll, int(wait))
         return self._get(url, headers, self._page)
 
-    def _long_poll(self, url: str, resp: requests.Response, started: float):
+    def _long_poll(self, url: str, resp: requests.Response, started: float) -> Download | None:
         # Held: Preference-Applied says so. A 304 without it: the page still matched, yet the feed answered at
         # once, so it ignores Prefer. A 200 without it: the page had changed, which says nothing either way.
         held = "wait" in resp.headers.get("Preference-Applied", "").lower()
@@ -107,9 +108,10 @@ class FeedClient:
             log.info("cannot re-read %s for a retry: %s", url, exc)
             return None
 
-    def _get(self, url: str, headers: dict, take, wait: int = 0):
+    def _get(self, url: str, headers: dict[str, str], take: Callable[[str, requests.Response, float], T],
+             wait: int = 0) -> T | None:
         """GET `url` following redirects on the origin, within one deadline (plus a long poll's `wait`);
-        `take(url, response, started)` reads it."""
+        `take(url, response, started)` reads it. None: a held long poll cut short (`cut_long_polls`)."""
         if self.closed:
             raise FeedError(f"GET {url}: not sent, the process is stopping")
         timeout = (self.timeout[0], self.timeout[1] + wait)

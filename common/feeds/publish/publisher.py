@@ -128,9 +128,9 @@ class FeedPublisher:
         self.db = db
         with db.read() as session:
             engine = session.get_bind().engine
-        self.head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
+        self.head = head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
         self.listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
-        self.signal.subscribe(lambda _head: self.head.changed())  # whatever wakes long polls refreshes the head
+        self.signal.subscribe(lambda _head: head.changed())  # whatever wakes long polls refreshes the head
         if self.archive_model is not None:
             self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION)
         app.extensions[PUBLISHER_KEY] = self
