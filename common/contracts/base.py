@@ -1,8 +1,9 @@
 """What every published shape shares: unknown fields ignored, frozen, and a document's schema version."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Annotated, Iterable
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, PlainSerializer, ValidationError, WithJsonSchema, WrapValidator
+from annotated_types import GroupedMetadata, MaxLen, MinLen
+from pydantic import AfterValidator, Field, PlainSerializer, Strict, ValidationError, WithJsonSchema, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from common.contracts.money import format_money, to_money
@@ -55,23 +58,33 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def text(max_length: int, message: str = "must be a string") -> Any:
-    """A string of at most `max_length` characters that XML can carry."""
-    return Annotated[str, Field(strict=True, max_length=max_length), AfterValidator(_xml_safe),
-                     explained(message, string_too_long=f"must be at most {max_length} characters")]
+@dataclass(frozen=True)
+class XmlText(GroupedMetadata):
+    """A string of at most `max_length` characters that XML can carry; `required`: not blank either.
+
+    Metadata for `Annotated[str, XmlText(100)]`: pydantic expands it like its own `StringConstraints`.
+    """
+
+    max_length: int
+    required: bool = False
+
+    def __iter__(self) -> Iterator[object]:
+        too_long = f"must be at most {self.max_length} characters"
+        if self.required:
+            yield from (Strict(), MinLen(1), MaxLen(self.max_length), AfterValidator(_not_blank),
+                        AfterValidator(_xml_safe),
+                        explained("must be a string", string_too_short="must not be empty", string_too_long=too_long))
+        else:
+            yield from (Strict(), MaxLen(self.max_length), AfterValidator(_xml_safe),
+                        explained("must be a string", string_too_long=too_long))
 
 
-def required_text(max_length: int) -> Any:
-    """A non-blank string of at most `max_length` characters that XML can carry."""
-    return Annotated[str, Field(strict=True, min_length=1, max_length=max_length), AfterValidator(_not_blank),
-                     AfterValidator(_xml_safe),
-                     explained("must be a string", string_too_short="must not be empty",
-                               string_too_long=f"must be at most {max_length} characters")]
-
-
-def identifier(what: str) -> Any:
-    """A database id: an integer from 1 to 2**63 - 1 (never a bool or a string)."""
-    return Annotated[int, Field(strict=True, ge=1, le=MAX_ID), explained(f"must be the integer id of {what}")]
+# A database id: an integer from 1 to 2**63 - 1 (never a bool or a string), named in its message.
+CustomerId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), explained("must be the integer id of a customer")]
+ItemId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), explained("must be the integer id of an item")]
+OrderId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), explained("must be the integer id of an order")]
+# A link back to a document (the order's page), as long as a URL may reasonably be.
+Url = Annotated[str, XmlText(2000)]
 
 
 def _money(value: Any) -> Decimal:
@@ -89,13 +102,13 @@ Money = Annotated[Decimal, WrapValidator(lambda value, _handler: _money(value)),
                   PlainSerializer(format_money, return_type=str, when_used="json")]
 
 
-def bounded_money(maximum: Decimal) -> Any:
-    """A money amount from 0.00 to `maximum`."""
+def at_most(maximum: Decimal) -> AfterValidator:
+    """Metadata for `Annotated[Money, at_most(maximum)]`: an amount from 0.00 to `maximum`."""
     def check(amount: Decimal) -> Decimal:
         if not Decimal(0) <= amount <= maximum:
             raise PydanticCustomError("atomshop", f"must be from 0.00 to {maximum}")
         return amount
-    return Annotated[Money, AfterValidator(check)]
+    return AfterValidator(check)
 
 
 def location(loc: tuple[int | str, ...]) -> str:

@@ -1,25 +1,26 @@
 """The invoicing feed's published language: the invoice document (InvoiceIssued) and InvoiceCancelled."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from common.contracts.base import Contract, Document, Timestamp, check_total
-from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, text
-from common.contracts.orders import LINES_MAX, QUANTITY_MAX, Address, Customer, Item, PositiveQuantity
+from common.contracts.fields import MONEY_MAX, Money, OrderId, Url, at_most, explained
+from common.contracts.orders import LINES_MAX, QUANTITY_MAX, Address, Customer, Item, OrderTotal, PositiveQuantity
 
 INVOICE_ISSUED = "InvoiceIssued"
 INVOICE_CANCELLED = "InvoiceCancelled"
-INVOICE_STATES = ("issued", "cancelled")
-TOTAL_MAX = MONEY_MAX * QUANTITY_MAX * LINES_MAX
+InvoiceState = Literal["issued", "cancelled"]
+INVOICE_STATES: tuple[InvoiceState, ...] = get_args(InvoiceState)
+LineAmount = Annotated[Money, at_most(MONEY_MAX * QUANTITY_MAX)]
 
 
 class InvoiceLine(Contract):
     item: Item
     quantity: PositiveQuantity
-    amount: bounded_money(MONEY_MAX * QUANTITY_MAX)
+    amount: LineAmount
 
     @model_validator(mode="after")
     def _amount_is_price_times_quantity(self) -> InvoiceLine:
@@ -33,14 +34,14 @@ class InvoiceDocument(Document):
     """The invoice document: what `GET /api/invoices/<order_id>` returns and an InvoiceIssued entry carries."""
 
     model_config = ConfigDict(title=INVOICE_ISSUED)
-    order_id: identifier("an order")
-    state: Literal[INVOICE_STATES]
+    order_id: OrderId
+    state: InvoiceState
     customer: Customer
     billing_address: Address
     lines: Annotated[list[InvoiceLine], Field(min_length=1, max_length=LINES_MAX),
                      explained(f"must be a non-empty list of at most {LINES_MAX} lines")]
-    total: bounded_money(TOTAL_MAX)
-    order_url: text(2000) | None = None
+    total: OrderTotal
+    order_url: Url | None = None
 
     @model_validator(mode="after")
     def _total_is_the_sum_of_the_lines(self) -> InvoiceDocument:
@@ -52,5 +53,5 @@ class InvoiceCancelled(Document):
     """An InvoiceCancelled entry's content: the invoice of order `order_id` was cancelled at `cancelled`."""
 
     model_config = ConfigDict(title=INVOICE_CANCELLED)
-    order_id: identifier("an order")
+    order_id: OrderId
     cancelled: Timestamp

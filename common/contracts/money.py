@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 CENT = Decimal("0.01")
 
 
-def to_money(value) -> Decimal:
+def to_money(value: object) -> Decimal:
     """A Decimal with two places from a string, int or Decimal; ValueError if it is not an exact amount."""
     if isinstance(value, (bool, float)):
         raise ValueError(f"money must be a decimal string, got {value!r}")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, model_validator
 
 from common.contracts.base import Contract, Document, SchemaVersion, Timestamp, check_total
-from common.contracts.fields import MONEY_MAX, bounded_money, explained, identifier, required_text, text
+from common.contracts.fields import MONEY_MAX, CustomerId, ItemId, Money, OrderId, XmlText, at_most, explained
 
 ORDER_CREATED = "OrderCreated"
 ORDER_CANCELLED = "OrderCancelled"
@@ -25,7 +25,12 @@ Quantity = Annotated[int, Field(strict=True, ge=QUANTITY_MIN, le=QUANTITY_MAX),
 # In a published document the same bounds read as a fact about the field.
 PositiveQuantity = Annotated[int, Field(strict=True, ge=QUANTITY_MIN, le=QUANTITY_MAX),
                              explained(f"must be a positive integer up to {QUANTITY_MAX}")]
-AddressPart = required_text(ADDRESS_MAX)
+AddressPart = Annotated[str, XmlText(ADDRESS_MAX, required=True)]
+PersonName = Annotated[str, XmlText(100)]
+Email = Annotated[str, XmlText(254)]
+ItemName = Annotated[str, XmlText(200)]
+Price = Annotated[Money, at_most(MONEY_MAX)]
+OrderTotal = Annotated[Money, at_most(MONEY_MAX * QUANTITY_MAX * LINES_MAX)]
 
 
 class _Request(Contract):
@@ -35,7 +40,7 @@ class _Request(Contract):
     @classmethod
     def _absent_is_null(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {**{name: None for name in cls.model_fields}, **data}
+            return {**dict.fromkeys(cls.model_fields), **data}
         return data
 
 
@@ -53,16 +58,16 @@ AddressField = Annotated[AddressRequest, explained("must be an object with stree
 
 
 class Customer(Contract):
-    id: identifier("a customer")
-    first_name: text(100)
-    last_name: text(100)
-    email: text(254)
+    id: CustomerId
+    first_name: PersonName
+    last_name: PersonName
+    email: Email
 
 
 class Item(Contract):
-    id: identifier("an item")
-    name: text(200)
-    price: bounded_money(MONEY_MAX)
+    id: ItemId
+    name: ItemName
+    price: Price
 
 
 class Line(Contract):
@@ -81,14 +86,14 @@ class OrderDocument(Document):
     # The contract fixes the order document's fields to the letter and it never changes once placed, so it is
     # read at any version but written without one (absent means 1).
     schema_version: SchemaVersion = Field(1, exclude=True)
-    id: identifier("an order")
+    id: OrderId
     created: Timestamp
     customer: Customer
     shipping_address: Address
     billing_address: Address
     lines: Annotated[list[Line], Field(min_length=1, max_length=LINES_MAX),
                      explained(f"must be a non-empty list of at most {LINES_MAX} lines")]
-    total: bounded_money(MONEY_MAX * QUANTITY_MAX * LINES_MAX)
+    total: OrderTotal
 
     @model_validator(mode="after")
     def _total_is_the_sum_of_the_lines(self) -> OrderDocument:
@@ -97,14 +102,14 @@ class OrderDocument(Document):
 
 
 class LineRequest(_Request):
-    item_id: identifier("an item")
+    item_id: ItemId
     quantity: Quantity
 
 
 class OrderRequest(_Request):
     """The body of `POST /api/orders` (the HTML form is checked by the same limits)."""
 
-    customer_id: identifier("a customer")
+    customer_id: CustomerId
     shipping_address: AddressField
     billing_address: AddressField
     lines: Annotated[list[Annotated[LineRequest, explained("must be an object with item_id and quantity")]],
@@ -117,7 +122,7 @@ class OrderCancelled(Document):
     """An OrderCancelled entry's content: the customer asked to cancel order `id` at `cancelled`."""
 
     model_config = ConfigDict(title=ORDER_CANCELLED)
-    id: identifier("an order")
+    id: OrderId
     cancelled: Timestamp
 
 

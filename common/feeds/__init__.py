@@ -17,5 +17,5 @@ from common.feeds.publish.log import NotificationMixin
 from common.feeds.publish.publisher import FeedPublisher
 from common.feeds.uow import UnitOfWork
 
-__all__ = ["ArchivePageMixin", "BatchHandler", "FeedClient", "FeedEntry", "FeedError", "FeedFollower", "FeedPublisher", "FeedSpec",
-           "Handler", "NotificationMixin", "Poller", "TrackingModels", "UnitOfWork", "tracking_models"]
+__all__ = ["ArchivePageMixin", "BatchHandler", "FeedClient", "FeedEntry", "FeedError", "FeedFollower", "FeedPublisher",
+           "FeedSpec", "Handler", "NotificationMixin", "Poller", "TrackingModels", "UnitOfWork", "tracking_models"]

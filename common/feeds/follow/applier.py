@@ -9,7 +9,7 @@ is handled again entry by entry (each in its own savepoint) to find the culprit,
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -91,7 +91,7 @@ class Applier:
         todo = [e for e in page.entries if e.position > state.position]
         if todo and todo[0].position != state.position + 1:
             raise FeedError(f"{page.url}: expected position {state.position + 1} next, found {todo[0].position}")
-        for before, after in zip(todo, todo[1:]):
+        for before, after in zip(todo, todo[1:], strict=False):
             if after.position != before.position + 1:
                 raise FeedError(f"{page.url}: gap in the feed between positions {before.position} and "
                                 f"{after.position}")
@@ -105,8 +105,9 @@ class Applier:
                 locked = self.tracking.read(session, lock=True)
                 if locked.position != state.position or locked.halted:
                     raise _Conflict()
-            if mode != "entries" and self._batch_applies(todo, new):
-                self._apply_batch(session, todo, new, counts)
+            batch_handler = self._batch_handler_for(todo, new) if mode != "entries" else None
+            if batch_handler is not None:
+                self._apply_batch(session, batch_handler, todo, new, counts)
                 todo = []
             elif mode == "batch_only" and todo:
                 raise _BatchFailed()
@@ -131,16 +132,18 @@ class Applier:
     def _subscribed(self, entry: FeedEntry) -> bool:
         return self.event_types is None or entry.event_type in self.event_types
 
-    def _batch_applies(self, todo: list[FeedEntry], new: Tracked) -> bool:
+    def _batch_handler_for(self, todo: list[FeedEntry], new: Tracked) -> BatchHandler | None:
+        """The batch handler, if the entries to do are for it (two or more subscribed, none being retried)."""
         wanted = sum(1 for entry in todo if self._subscribed(entry))
-        return self.batch_handler is not None and wanted >= 2 and new.retry_position is None
+        return self.batch_handler if wanted >= 2 and new.retry_position is None else None
 
-    def _apply_batch(self, session: Session, todo: list[FeedEntry], new: Tracked, counts: dict) -> None:
+    def _apply_batch(self, session: Session, batch_handler: BatchHandler, todo: list[FeedEntry], new: Tracked,
+                     counts: dict[str, int]) -> None:
         """The fast path: all the entries in one handler call; on failure _BatchFailed rolls the transaction back
         and the page is done again entry by entry, to find the culprit, count its attempts, dead-letter it."""
         wanted = [entry for entry in todo if self._subscribed(entry)]
         try:
-            self.batch_handler(session, wanted)
+            batch_handler(session, wanted)
         except OperationalError:
             raise
         except Exception as exc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import requests
@@ -21,6 +23,9 @@ from common.feeds.follow.page import FeedEntry, Page, parse_feed, parse_page
 __all__ = ["FeedClient", "FeedEntry", "FeedError", "ForeignOrigin", "Page", "PageGone", "parse_feed", "parse_page"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A page as downloaded: its bytes, its ETag, its URL after redirects.
+Download = tuple[bytes, str | None, str]
 
 MAX_PAGE_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -32,7 +37,7 @@ class FeedClient:
 
     def __init__(self, connect_timeout: float = 3.05, read_timeout: float = 10.0, max_bytes: int = MAX_PAGE_BYTES,
                  deadline: float = 30.0, session: requests.Session | None = None, origin: str | None = None,
-                 token: str | None = None):
+                 token: str | None = None) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.max_bytes = max_bytes
         self.deadline = deadline
@@ -69,7 +74,7 @@ class FeedClient:
         return None if got is None else parse_page(got[2], got[0], got[1])
 
     def download(self, url: str, etag: str | None = None,
-                 wait: float = 0) -> tuple[bytes, str | None, str] | None:
+                 wait: float = 0) -> Download | None:
         """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304.
 
         With `wait` and `etag`, a long poll: `Prefer: wait=N` (RFC 7240) asks the feed to hold the request until
@@ -85,7 +90,7 @@ class FeedClient:
                 return self._get(url, headers, self._long_poll, int(wait))
         return self._get(url, headers, self._page)
 
-    def _long_poll(self, url: str, resp: requests.Response, started: float):
+    def _long_poll(self, url: str, resp: requests.Response, started: float) -> Download | None:
         # Held: Preference-Applied says so. A 304 without it: the page still matched, yet the feed answered at
         # once, so it ignores Prefer. A 200 without it: the page had changed, which says nothing either way.
         held = "wait" in resp.headers.get("Preference-Applied", "").lower()
@@ -103,9 +108,10 @@ class FeedClient:
             log.info("cannot re-read %s for a retry: %s", url, exc)
             return None
 
-    def _get(self, url: str, headers: dict, take, wait: int = 0):
+    def _get(self, url: str, headers: dict[str, str], take: Callable[[str, requests.Response, float], T],
+             wait: int = 0) -> T | None:
         """GET `url` following redirects on the origin, within one deadline (plus a long poll's `wait`);
-        `take(url, response, started)` reads it."""
+        `take(url, response, started)` reads it. None: a held long poll cut short (`cut_long_polls`)."""
         if self.closed:
             raise FeedError(f"GET {url}: not sent, the process is stopping")
         timeout = (self.timeout[0], self.timeout[1] + wait)
@@ -140,7 +146,7 @@ class FeedClient:
         elif not url.lower().startswith(("http://", "https://")):
             raise FeedError(f"refusing to fetch {url[:200]!r}: only http and https links are followed")
 
-    def _page(self, url: str, resp: requests.Response, started: float):
+    def _page(self, url: str, resp: requests.Response, started: float) -> Download | None:
         if resp.status_code == 304:
             return None
         if resp.status_code in (404, 410):

@@ -1,18 +1,21 @@
 """Entries a consumer gave up on: stored with the reason, listed, and retried on demand."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from common.feeds.follow.client import FeedClient, FeedEntry
-from common.feeds.follow.tracking import utcnow
+from common.feeds.follow.tracking import DeadLetterMixin, rowcount, utcnow
 from common.feeds.uow import UnitOfWork
 
 
 class DeadLetters:
     """One consumer's dead-letter table."""
 
-    def __init__(self, db: UnitOfWork, model: type, consumer: str, client: FeedClient):
+    def __init__(self, db: UnitOfWork, model: type[DeadLetterMixin], consumer: str, client: FeedClient) -> None:
         self.db = db
         self.model = model
         self.consumer = consumer
@@ -25,7 +28,7 @@ class DeadLetters:
             link=entry.link, updated=entry.updated, content=entry.content, reason=reason, attempts=attempts,
             created=utcnow()))
 
-    def list(self) -> list[dict]:
+    def list(self) -> list[dict[str, Any]]:
         """The dead letters, oldest position first."""
         D = self.model
         with self.db.read() as session:
@@ -38,7 +41,7 @@ class DeadLetters:
         with self.db.read() as session:
             return session.scalar(select(func.count()).select_from(D).where(D.consumer == self.consumer)) or 0
 
-    def retry(self, letter_id: int, handler) -> None:
+    def retry(self, letter_id: int, handler: Callable[[Session, FeedEntry], None]) -> None:
         """Run `handler` again for a dead letter: removed on success; LookupError if unknown, else re-raises."""
         D = self.model
         with self.db.read() as session:
@@ -61,7 +64,7 @@ class DeadLetters:
         try:
             with self.db.write() as session:
                 handler(session, entry)
-                if session.execute(delete(D).where(D.id == letter_id)).rowcount != 1:
+                if rowcount(session.execute(delete(D).where(D.id == letter_id))) != 1:
                     raise LookupError(f"dead letter {letter_id} was retried by someone else meanwhile")
         except LookupError:
             raise

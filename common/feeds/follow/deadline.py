@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -19,7 +20,7 @@ _current = threading.local()
 class Deadline:
     """`with Deadline(seconds):` around a request; `expired` says whether it cut the exchange short."""
 
-    def __init__(self, seconds: float, registry: set[Deadline] | None = None):
+    def __init__(self, seconds: float, registry: set[Deadline] | None = None) -> None:
         self.seconds = seconds
         self.registry = registry if registry is not None else set()  # the deadlines in progress of one client
         self.expired = False
@@ -37,7 +38,7 @@ class Deadline:
         self._timer.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
         _current.deadline = self._outer
         self.registry.discard(self)
@@ -69,26 +70,24 @@ def _shut(sock: socket.socket) -> None:
         pass  # already closed
 
 
-class _Watched:
-    def request(self, *args, **kwargs):
+class _HTTPConnection(HTTPConnection):
+    """A connection whose socket the Deadline in force on the requesting thread covers."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = getattr(_current, "deadline", None)
         if deadline is not None:
             deadline.watch(self)
-        return super().request(*args, **kwargs)
+        super().request(*args, **kwargs)
 
-    def connect(self):
+    def connect(self) -> None:
         super().connect()
         deadline = getattr(_current, "deadline", None)
         if deadline is not None:
             deadline.watch(self)  # again, now that the socket exists
 
 
-class _HTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Watched, HTTPSConnection):
-    pass
+class _HTTPSConnection(_HTTPConnection, HTTPSConnection):
+    """The same for HTTPS (its super() calls reach HTTPSConnection's own request and connect)."""
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -102,6 +101,6 @@ class _HTTPSPool(HTTPSConnectionPool):
 class DeadlineAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections obey the `Deadline` in force on the requesting thread."""
 
-    def init_poolmanager(self, *args, **kwargs) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}

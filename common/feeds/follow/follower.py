@@ -36,9 +36,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Iterable
+from typing import Any
 
 from common.feeds.follow.applier import Applier, BatchHandler, Handler
 from common.feeds.follow.client import FeedClient, FeedError, Page
@@ -174,7 +175,7 @@ class FeedFollower:
             self.feed_url, time.monotonic() - started, self._walk.requests if self._walk else 0, handled,
             self._outcome, state.position if state else None, self.last_error if self._outcome == "failed" else None))
 
-    def _log_context(self) -> dict:
+    def _log_context(self) -> dict[str, Any]:
         """`extra=` for log records: structured logs carry the feed and the position."""
         return {"feed": self.feed_url, "consumer": self.name,
                 "position": self._state.position if self._state else None}
@@ -238,6 +239,7 @@ class FeedFollower:
                 elif ahead is not None:
                     (group, error), ahead = ahead.result(), None
                     if not group:
+                        assert error is not None  # a read ahead stops before its first page only on an error
                         raise error
                 elif not more and group[-1].next is not None:
                     log.info("%s: %d pages in this pass; the next pass goes on", self.name, pages)
@@ -253,7 +255,7 @@ class FeedFollower:
                 ahead.exception()
 
     # ---- dead letters and tracking record, for the consumer's pages and /health ---------------------------
-    def dead_letters(self) -> list[dict]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         """This consumer's dead letters, oldest position first."""
         return self.dead.list()
 
@@ -269,6 +271,6 @@ class FeedFollower:
         """Set the position (clearing a halt); returns the record as it was."""
         return self.tracking.reset(position)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """The durable position and counters."""
         return self.tracking.stats()

@@ -32,7 +32,7 @@ def verdict(page: Page, state: Tracked) -> tuple[str | None, FeedEntry | None]:
         return None, None
     entry = page.entry_at(p)
     if entry is None:
-        if page.first is None:
+        if page.first is None or page.last is None:
             now = "is empty"
         elif page.first > p:
             now = f"begins at position {page.first}"

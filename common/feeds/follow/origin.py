@@ -28,11 +28,12 @@ def origin_of(url: str) -> tuple[str, str, int] | None:
 class Origin:
     """The origin of a feed URL; `check` refuses any URL elsewhere."""
 
-    def __init__(self, feed_url: str):
+    def __init__(self, feed_url: str) -> None:
         self.feed_url = feed_url
-        self.value = origin_of(feed_url)
-        if self.value is None:
+        value = origin_of(feed_url)
+        if value is None:
             raise ValueError(f"{feed_url!r} is not an http or https URL")
+        self.value: tuple[str, str, int] = value
 
     def holds(self, url: str | None) -> bool:
         """Whether `url` is on this origin."""

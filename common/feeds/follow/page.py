@@ -4,9 +4,11 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import feedparser
 import feedparser.api
+from feedparser import FeedParserDict
 
 from common.feeds.follow.errors import FeedError
 from common.feeds.follow.prescan import Scan, prescan
@@ -26,7 +28,7 @@ class FeedEntry:
     link: str | None = None
     updated: str | None = None
 
-    def json(self):
+    def json(self) -> Any:
         """The content parsed as JSON (ValueError if it is not JSON)."""
         return json.loads(self.content)
 
@@ -60,7 +62,7 @@ class Page:
 feedparser.api.PREFERRED_XML_PARSERS = []
 
 
-def parse_feed(body: bytes):
+def parse_feed(body: bytes) -> FeedParserDict:
     """feedparser over bytes, never a URL (the same call the benchmark measures as the ceiling)."""
     return feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
 
@@ -77,7 +79,7 @@ def parse_page(url: str, body: bytes, etag: str | None = None, scan: Scan | None
     if parsed.get("version") != "atom10":
         raise FeedError(f"{url}: not an Atom 1.0 feed")
     prefixes = {uri: prefix for prefix, uri in parsed.namespaces.items()}
-    links = {}
+    links: dict[str | None, str | None] = {}
     for link in parsed.feed.get("links", ()):
         links.setdefault(link.get("rel"), link.get("href"))
     history = prefixes.get(HISTORY_NS)
@@ -89,7 +91,7 @@ def parse_page(url: str, body: bytes, etag: str | None = None, scan: Scan | None
                 links.get("next-archive"), is_archive, etag)
 
 
-def _entries(url: str, parsed, prefix: str | None) -> tuple[FeedEntry, ...]:
+def _entries(url: str, parsed: FeedParserDict, prefix: str | None) -> tuple[FeedEntry, ...]:
     key = f"{prefix}_position" if prefix else None
     by_position: dict[int, FeedEntry] = {}
     for raw in parsed.entries:

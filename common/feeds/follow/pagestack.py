@@ -10,8 +10,9 @@ from common.feeds.follow.client import FeedEntry, Page
 class PageStack:
     """Pages passed over while walking back, spilled to a temporary file so memory stays bounded."""
 
-    def __init__(self):
-        self._file = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
+    def __init__(self) -> None:
+        # Lives as long as the stack, across calls: close() closes it, so a with-block cannot.
+        self._file = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
         self._offsets: list[int] = []
 
     def push(self, page: Page) -> None:

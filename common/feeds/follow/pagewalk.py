@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from common.feeds.follow.client import FeedClient, FeedError, Page, parse_page
+from common.feeds.follow.client import Download, FeedClient, FeedError, Page, parse_page
 from common.feeds.follow.errors import PageGone
 from common.feeds.follow.history import holds
 from common.feeds.follow.pagestack import PageStack
@@ -28,7 +28,7 @@ class PassWalker:
         # The pages' final URLs: a page still being filled is redirected to /feed, and may have been filled
         # by the time /feed answers, so its own URL must stay followable from the next page.
         self.seen: set[str] = set()
-        self._guess: tuple[str, Future] | None = None
+        self._guess: tuple[str, Future[Download | None]] | None = None
         self.back_pages = 0
 
     def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
@@ -88,7 +88,7 @@ class PassWalker:
             page = self.back(page.prev, speculate=position == 0)
         while (position and page.entry_at(position) is None and page.last is not None and page.last < position
                and page.next is not None):
-            page = self.fetch(page.next)  # pages laid out anew: the position lies further on
+            page = self._fetch_unconditionally(page.next)  # pages laid out anew: the position lies further on
         return page
 
     def settle(self) -> None:
@@ -97,7 +97,8 @@ class PassWalker:
             self._guess[1].exception()
             self._guess = None
 
-    def read_ahead(self, url: str, limit: int | None = None, after: int | None = None) -> Future:
+    def read_ahead(self, url: str, limit: int | None = None,
+                   after: int | None = None) -> Future[tuple[list[Page], FeedError | None]]:
         """Start reading up to `group_pages` (at most `limit`) pages along next-archive from `url` in the worker
         thread; `after` is the last position of the page that links to `url`.
 
@@ -110,23 +111,25 @@ class PassWalker:
         pages: list[Page] = []
         try:
             while url is not None and len(pages) < limit:
-                page = self.fetch(url)
-                if page is None:
-                    raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+                page = self._fetch_unconditionally(url)
                 if after is not None and page.url != url and page.first is not None and page.first > after + 1:
                     # `url` was the page being filled (the publisher redirected it to the current page) and it
                     # filled up before the redirect was followed: the current page is now the one after it.
                     # Read `url` again, an archive now, rather than skip its entries.
                     self.seen.discard(page.url)
-                    page = self.fetch(url)
-                    if page is None:
-                        raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+                    page = self._fetch_unconditionally(url)
                 pages.append(page)
                 after = page.last if page.last is not None else after
                 url = page.next
         except FeedError as exc:
             return pages, exc
         return pages, None
+
+    def _fetch_unconditionally(self, url: str) -> Page:
+        page = self.fetch(url)
+        if page is None:
+            raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+        return page
 
     def _check_link(self, url: str) -> None:
         if url in self.seen:

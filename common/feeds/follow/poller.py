@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from common.feeds.follow.errors import PassRunning
+from common.feeds.follow.follower import FeedFollower
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,9 @@ class Poller:
     carry Preference-Applied) the scheduled polls stand aside. `interval` 0 starts nothing at all.
     """
 
-    def __init__(self, follower, interval: float, max_backoff: float = MAX_BACKOFF_SECONDS, clock=time.monotonic,
-                 wait: float = 0, reprobe: float = REPROBE_SECONDS):
+    def __init__(self, follower: FeedFollower, interval: float, max_backoff: float = MAX_BACKOFF_SECONDS,
+                 clock: Callable[[], float] = time.monotonic, wait: float = 0,
+                 reprobe: float = REPROBE_SECONDS) -> None:
         self.follower = follower
         self.interval = interval
         self.wait = wait
@@ -50,7 +54,7 @@ class Poller:
         self._stopping.clear()
         self._scheduler = BackgroundScheduler(daemon=True)
         self._scheduler.add_job(self.tick, "interval", seconds=self.interval, max_instances=1, coalesce=True,
-                                next_run_time=datetime.now(timezone.utc), id="poll", misfire_grace_time=None)
+                                next_run_time=datetime.now(UTC), id="poll", misfire_grace_time=None)
         self._scheduler.start()
         if self.wait > 0:
             self._thread = threading.Thread(target=self._long_poll, daemon=True,
@@ -87,7 +91,7 @@ class Poller:
             return RUNNING  # a POST /poll is reading the feed right now
         except Exception:  # logged by the follower, shown in /health
             self.failures_in_a_row += 1
-            self.failed_at = datetime.now(timezone.utc)
+            self.failed_at = datetime.now(UTC)
             delay = min(self.max_backoff, max(self.interval, 0.5) * 2 ** self.failures_in_a_row)
             self.next_allowed = self.clock() + delay
             log.info("backing off %.1fs after %d failed poll(s)", delay, self.failures_in_a_row)
@@ -147,7 +151,7 @@ class Poller:
         last = self.follower.last_poll
         return bool(last and self.failed_at and last > self.failed_at)
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {"interval": self.interval, "running": self._scheduler is not None, "long_poll_wait": self.wait,
                 "long_polling": self.long_polling,
                 "failures_in_a_row": self.failures_in_a_row,

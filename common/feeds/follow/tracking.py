@@ -2,18 +2,30 @@
 tracking record's reads and compare-and-set advances."""
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, insert, select, update
+from sqlalchemy import CursorResult, DateTime, Integer, String, Text, UniqueConstraint, insert, select, update
+from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 
+from common.feeds.tables import TableMixin
 from common.feeds.uow import UnitOfWork
+
+M = TypeVar("M")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run by Session.execute() matched."""
+    return cast(CursorResult[Any], result).rowcount  # what such a statement's result is; typed as its base
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -21,69 +33,88 @@ def rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class TrackingMixin(TableMixin):
+    """Columns of the tracking table, per consumer: the last handled feed position and where to resume reading."""
+
+    @declared_attr.directive
+    def __tablename__(cls) -> str:
+        return "follower_tracking"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # URL of the page that holds `position`, so a restart costs one request per page.
+    bookmark: Mapped[str | None] = mapped_column(String(2000))
+    # ETag of the current page, kept only when every entry on it has been handled.
+    etag: Mapped[str | None] = mapped_column(String(500))
+    # Attempts at the entry after `position`, which keeps failing (a poison entry in the making).
+    retry_position: Mapped[int | None] = mapped_column(Integer)
+    retry_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_reason: Mapped[str | None] = mapped_column(Text)
+    # The atom:id and atom:updated of the entry at `position`: each pass checks the feed still holds it there.
+    entry_id: Mapped[str | None] = mapped_column(Text)
+    entry_updated: Mapped[str | None] = mapped_column(String(100))
+    # Why the follower halted (history rewritten), kept until an operator resets the position.
+    halted_reason: Mapped[str | None] = mapped_column(Text)
+    halted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    dead_lettered: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeadLetterMixin(TableMixin):
+    """Columns of the dead-letter table: an entry the handler failed on too many times, kept with the reason so
+    it can be retried."""
+
+    @declared_attr.directive
+    def __tablename__(cls) -> str:
+        return "follower_dead_letters"
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[UniqueConstraint]:
+        return (UniqueConstraint("consumer", "position"),)  # a new one per table: a constraint has one table
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(100), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    entry_id: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(String(200))
+    link: Mapped[str | None] = mapped_column(Text)
+    updated: Mapped[str | None] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        """The dead letter as GET …/dead-letters lists it."""
+        return {"id": self.id, "consumer": self.consumer, "position": self.position, "entry_id": self.entry_id,
+                "event_type": self.event_type, "link": self.link, "reason": self.reason,
+                "attempts": self.attempts, "created": rfc3339(self.created),
+                "content": self.content}
 
 
 @dataclass(frozen=True)
 class TrackingModels:
     """The two mapped classes a FeedFollower needs, bound to one service's Base."""
 
-    Tracking: type
-    DeadLetter: type
+    Tracking: type[TrackingMixin]
+    DeadLetter: type[DeadLetterMixin]
 
 
 def tracking_models(base: type[DeclarativeBase]) -> TrackingModels:
     """Define the tracking and dead-letter tables on `base` (call once per service, at import of its models)."""
+    return TrackingModels(_mapped("Tracking", TrackingMixin, base), _mapped("DeadLetter", DeadLetterMixin, base))
 
-    class Tracking(base):
-        """Per consumer: the last handled feed position and where to resume reading."""
 
-        __tablename__ = "follower_tracking"
-        consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
-        position: Mapped[int] = mapped_column(Integer, default=0)
-        # URL of the page that holds `position`, so a restart costs one request per page.
-        bookmark: Mapped[str | None] = mapped_column(String(2000))
-        # ETag of the current page, kept only when every entry on it has been handled.
-        etag: Mapped[str | None] = mapped_column(String(500))
-        # Attempts at the entry after `position`, which keeps failing (a poison entry in the making).
-        retry_position: Mapped[int | None] = mapped_column(Integer)
-        retry_attempts: Mapped[int] = mapped_column(Integer, default=0)
-        retry_reason: Mapped[str | None] = mapped_column(Text)
-        # The atom:id and atom:updated of the entry at `position`: each pass checks the feed still holds it there.
-        entry_id: Mapped[str | None] = mapped_column(Text)
-        entry_updated: Mapped[str | None] = mapped_column(String(100))
-        # Why the follower halted (history rewritten), kept until an operator resets the position.
-        halted_reason: Mapped[str | None] = mapped_column(Text)
-        halted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-        handled: Mapped[int] = mapped_column(Integer, default=0)
-        skipped: Mapped[int] = mapped_column(Integer, default=0)
-        dead_lettered: Mapped[int] = mapped_column(Integer, default=0)
-
-    class DeadLetter(base):
-        """An entry the handler failed on too many times, kept with the reason so it can be retried."""
-
-        __tablename__ = "follower_dead_letters"
-        __table_args__ = (UniqueConstraint("consumer", "position"),)
-        id: Mapped[int] = mapped_column(Integer, primary_key=True)
-        consumer: Mapped[str] = mapped_column(String(100), index=True)
-        position: Mapped[int] = mapped_column(Integer)
-        entry_id: Mapped[str] = mapped_column(Text)
-        event_type: Mapped[str] = mapped_column(String(200))
-        link: Mapped[str | None] = mapped_column(Text)
-        updated: Mapped[str | None] = mapped_column(String(100))
-        content: Mapped[str] = mapped_column(Text)
-        reason: Mapped[str] = mapped_column(Text)
-        attempts: Mapped[int] = mapped_column(Integer)
-        created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-        def to_json(self) -> dict:
-            return {"id": self.id, "consumer": self.consumer, "position": self.position, "entry_id": self.entry_id,
-                    "event_type": self.event_type, "link": self.link, "reason": self.reason,
-                    "attempts": self.attempts, "created": rfc3339(self.created),
-                    "content": self.content}
-
-    return TrackingModels(Tracking, DeadLetter)
+def _mapped(name: str, mixin: type[M], base: type[DeclarativeBase]) -> type[M]:
+    # `class Tracking(TrackingMixin, base)` with a base known only at run time is a class statement type checkers
+    # cannot follow, so the class is made as that statement would make it; it is a `mixin` by construction.
+    namespace = {"__doc__": mixin.__doc__, "__module__": __name__}
+    return cast(type[M], types.new_class(name, (mixin, base), exec_body=lambda ns: ns.update(namespace)))
 
 
 @dataclass
@@ -103,7 +134,7 @@ class Tracked:
 class TrackingStore:
     """Reads and compare-and-set advances of one consumer's tracking record."""
 
-    def __init__(self, db: UnitOfWork, model: type, consumer: str):
+    def __init__(self, db: UnitOfWork, model: type[TrackingMixin], consumer: str) -> None:
         self.db = db
         self.model = model
         self.consumer = consumer
@@ -135,7 +166,8 @@ class TrackingStore:
         with self.db.write() as session:
             return self.read(session)
 
-    def advance(self, session: Session, old: Tracked, new: Tracked, counts: dict, retry_reason: str | None) -> bool:
+    def advance(self, session: Session, old: Tracked, new: Tracked, counts: dict[str, int],
+                retry_reason: str | None) -> bool:
         """UPDATE … WHERE position = old.position (and not halted): False when another instance moved first."""
         T = self.model
         result = session.execute(
@@ -145,7 +177,7 @@ class TrackingStore:
                 retry_attempts=new.retry_attempts, retry_reason=retry_reason,
                 handled=T.handled + counts["handled"], skipped=T.skipped + counts["skipped"],
                 dead_lettered=T.dead_lettered + counts["dead_lettered"]))
-        return result.rowcount == 1
+        return rowcount(result) == 1
 
     def record_entry(self, position: int, entry_id: str, updated: str | None) -> None:
         """Remember which entry `position` names, when the record does not say yet (an older record, a reset)."""
@@ -176,7 +208,7 @@ class TrackingStore:
                 halted_reason=None, halted_at=None, retry_position=None, retry_attempts=0, retry_reason=None))
         return old
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Position and durable counters, for /health."""
         with self.db.read() as session:
             row = session.get(self.model, self.consumer)

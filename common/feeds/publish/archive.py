@@ -20,15 +20,16 @@ from datetime import datetime
 
 from sqlalchemy import Integer, LargeBinary, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from common.feeds.publish.log import UTCDateTime
+from common.feeds.tables import TableMixin
 from common.feeds.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-class ArchivePageMixin:
+class ArchivePageMixin(TableMixin):
     """Columns of the table of rendered archive pages; mix into a model on the service's own Base."""
 
     @declared_attr.directive
@@ -46,12 +47,12 @@ class ArchivePageMixin:
 class ArchiveStore:
     """Reads and writes one table of archive pages."""
 
-    def __init__(self, model: type, db: UnitOfWork, format_version: int):
+    def __init__(self, model: type[ArchivePageMixin], db: UnitOfWork, format_version: int) -> None:
         self.model = model
         self.db = db
         self.format_version = format_version
 
-    def get(self, session, page_size: int, number: int) -> tuple[datetime, bytes] | None:
+    def get(self, session: Session, page_size: int, number: int) -> tuple[datetime, bytes] | None:
         """(updated, template) of a stored page rendered by this format version, else None."""
         c = self.model.__table__.c  # Core: one primary-key read, no identity map for a blob read once
         found = session.connection().execute(select(c.format_version, c.updated, c.body)

@@ -8,8 +8,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree
+
+from common.feeds.publish.log import NotificationMixin
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
@@ -57,7 +60,7 @@ class PageLinks:
     next_archive: str | None = None
 
 
-def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: datetime, rows: Sequence,
+def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: datetime, rows: Sequence[NotificationMixin],
                 root_url: str) -> bytes:
     """The Atom document of one page; `rows` are notifications, newest first; `root_url` ends with '/'."""
     fg = FeedGenerator()
@@ -89,7 +92,7 @@ def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: dateti
     # its output gives a namespace-aware tree to fix up and extend.
     feed = etree.fromstring(fg.atom_str(pretty=False), parser=_PARSER)
     _restore_entry_links(feed, [fe for fe, _ in entries])
-    for element, (_, position) in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), entries):
+    for element, (_, position) in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), entries, strict=True):
         etree.SubElement(element, f"{{{ATOMSHOP_NS}}}position").text = str(position)
     if archive:
         # RFC 5005 §4: an archive document carries fh:archive; placed before the entries.
@@ -101,10 +104,12 @@ def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: dateti
             first_entry.addprevious(marker)
     etree.cleanup_namespaces(feed, top_nsmap={"fh": HISTORY_NS, "atomshop": ATOMSHOP_NS})
     etree.indent(feed, space="  ")
-    return etree.tostring(feed, encoding="UTF-8", xml_declaration=True)
+    page: bytes = etree.tostring(feed, encoding="UTF-8", xml_declaration=True)
+    return page
 
 
-def render_template(spec: FeedSpec, links: PageLinks, archive: bool, updated: datetime, rows: Sequence) -> bytes:
+def render_template(spec: FeedSpec, links: PageLinks, archive: bool, updated: datetime,
+                    rows: Sequence[NotificationMixin]) -> bytes:
     """The page rendered for any root URL (`links` start with LINK_ROOT), to be completed by `fill`."""
     body = render_page(spec, links, archive, updated, rows, ROOT)
     page_links = 2 + bool(links.prev_archive) + bool(links.next_archive)
@@ -124,13 +129,14 @@ def fill(template: bytes, root_url: str, link_root: str) -> bytes:
 @lru_cache(maxsize=64)
 def _attribute_bytes(value: str) -> bytes:
     """`value` as lxml writes it in an attribute (escapes and all), UTF-8."""
-    return etree.tostring(etree.Element("a", h=value), encoding="UTF-8")[len(b'<a h="'):-len(b'"/>')]
+    element: bytes = etree.tostring(etree.Element("a", h=value), encoding="UTF-8")
+    return element[len(b'<a h="'):-len(b'"/>')]
 
 
-def _restore_entry_links(feed, feed_entries) -> None:
+def _restore_entry_links(feed: etree._Element, feed_entries: list[FeedEntry]) -> None:
     """Put back the rel/type/… attributes feedgen 1.0.0's atom_entry drops from entry-level links."""
-    for element, fe in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), feed_entries):
-        for link_element, link in zip(element.iterfind(f"{{{ATOM_NS}}}link"), fe.link() or []):
+    for element, fe in zip(feed.iterfind(f"{{{ATOM_NS}}}entry"), feed_entries, strict=True):
+        for link_element, link in zip(element.iterfind(f"{{{ATOM_NS}}}link"), fe.link() or [], strict=True):
             for name in ("rel", "type", "hreflang", "title", "length"):
                 if link.get(name) and link_element.get(name) is None:
                     link_element.set(name, str(link[name]))

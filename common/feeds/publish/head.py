@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -103,14 +104,17 @@ class SqliteDataVersion:
 
     def __init__(self, engine: Engine):
         fairy = engine.raw_connection()
-        self._connection = fairy.dbapi_connection
+        connection = fairy.driver_connection
         fairy.detach()  # never handed out by the pool, never closed under it
+        if not isinstance(connection, sqlite3.Connection):
+            raise TypeError(f"SqliteDataVersion needs a sqlite3 engine, not {engine.dialect.driver}")
+        self._connection = connection
         self._version: int | None = None
 
     def moved(self) -> bool:
         cursor = self._connection.cursor()
         try:
-            version = cursor.execute("PRAGMA data_version").fetchone()[0]
+            version: int = cursor.execute("PRAGMA data_version").fetchone()[0]
         finally:
             cursor.close()
         moved, self._version = version != self._version, version
@@ -154,7 +158,7 @@ class PostgresListener:
 
     def _listen(self) -> None:
         fairy = self.engine.raw_connection()
-        connection = fairy.dbapi_connection  # a psycopg connection
+        connection: Any = fairy.driver_connection  # a psycopg Connection (watch_for checks the driver)
         fairy.detach()
         try:
             connection.autocommit = True

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, insert, select, text
+from sqlalchemy import DateTime, Integer, String, Table, Text, insert, select, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from common.feeds.tables import TableMixin
 
 # Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
 # assignment to commit, so position n+1 can never become visible before position n.
@@ -18,20 +21,20 @@ APPEND_LOCK_KEY = 0x61746F6D66656564
 TICK = timedelta(microseconds=1)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as naive UTC (microsecond precision) and read back timezone-aware."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("UTCDateTime needs a timezone-aware datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
 
@@ -40,7 +43,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class NotificationMixin:
+class NotificationMixin(TableMixin):
     """Columns of a notifications table; mix into a model on the service's own Base."""
 
     @declared_attr.directive
@@ -61,11 +64,14 @@ def dumps(document: Any) -> str:
 class NotificationLog:
     """Appends and reads one notifications table."""
 
-    def __init__(self, model: type, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, model: type[NotificationMixin], clock: Callable[[], datetime] = utcnow) -> None:
+        if not isinstance(model.__table__, Table):
+            raise TypeError(f"{model.__name__} must be mapped to a table")
         self.model = model
+        self.table = model.__table__  # appends and head reads go through Core: no ORM overhead on the hot path
         self.clock = clock
         # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
-        self.channel = f"atomshop_{model.__table__.name}"
+        self.channel = f"atomshop_{self.table.name}"
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -90,7 +96,7 @@ class NotificationLog:
                 self._latest = moment
             return self._latest
 
-    def append(self, session: Session, event_type: str, document: Any) -> Any:
+    def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
         if session.get_bind().dialect.name == "postgresql":
@@ -112,12 +118,12 @@ class NotificationLog:
         values = {"position": position, "event_type": event_type, "created": created,
                   "document": document if isinstance(document, str) else dumps(document)}
         # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
-        session.connection().execute(insert(self.model.__table__), values)
+        session.connection().execute(insert(self.table), values)
         return self.model(**values)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
-        c = self.model.__table__.c
+        c = self.table.c
         found = session.connection().execute(select(c.position, c.created).order_by(c.position.desc()).limit(1)).first()
         return (found[0], found[1]) if found else None
 
@@ -126,7 +132,7 @@ class NotificationLog:
         m = self.model
         return session.scalar(select(m.created).where(m.position == position))
 
-    def between(self, session: Session, first: int, last: int) -> list:
+    def between(self, session: Session, first: int, last: int) -> list[NotificationMixin]:
         """Notifications first…last, newest first."""
         m = self.model
         if last < first:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import Engine
+
 log = logging.getLogger(__name__)
 
 Head = tuple[int, datetime]  # (position, created) of the newest notification
@@ -82,7 +84,7 @@ class AppendSignal:
 class AppendListener:
     """One daemon thread per process feeding an AppendSignal from the database (see the module's docstring)."""
 
-    def __init__(self, signal: AppendSignal, probe: Callable[[], Head | None], engine, channel: str,
+    def __init__(self, signal: AppendSignal, probe: Callable[[], Head | None], engine: Engine, channel: str,
                  recheck: float = RECHECK_SECONDS, sqlite_watch: float = SQLITE_WATCH_SECONDS) -> None:
         self.signal = signal
         self.probe = probe  # reads the head from the database

@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # An entry stamped at t is committed (visible to readers) by t + SETTLE: the stamp is taken right before
 # the commit, so this only has to cover the commit itself. Validators never trust a date closer than that.

@@ -5,17 +5,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
+from flask import Blueprint, Flask, Response, redirect, request, url_for
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
 from werkzeug.http import http_date
+from werkzeug.wrappers import Response as BaseResponse
 
-from common.feeds.publish.archive import ArchiveStore
+from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, fill, render_template
 from common.feeds.publish.head import FeedHead, Head, watch_for
-from common.feeds.publish.log import NotificationLog, utcnow
+from common.feeds.publish.log import NotificationLog, NotificationMixin, utcnow
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
 from common.feeds.publish.notify import AppendListener, AppendSignal
 from common.feeds.publish.pages import (
@@ -34,24 +36,30 @@ CURRENT_CACHE_CONTROL = "public, max-age=2"
 ARCHIVE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PUBLISHER_KEY = "atomshop.publisher"
 APPENDED_KEY = "atomshop.appended"  # in Session.info: the session's commit wakes this process's long polls
+V = TypeVar("V")
 
 
-class PageCache:
+PageKey = tuple[str | int, ...]
+
+
+class PageCache(Generic[V]):
     """A bounded, thread-safe LRU of rendered pages (the first level; the archive table is the second)."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._pages: OrderedDict[tuple, Any] = OrderedDict()
+        self._pages: OrderedDict[PageKey, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> Any:
+    def get(self, key: PageKey) -> V | None:
+        """The page under `key`, now the most recently used; None if it is not (or no longer) here."""
         with self._lock:
             body = self._pages.get(key)
             if body is not None:
                 self._pages.move_to_end(key)
             return body
 
-    def put(self, key: tuple, body: Any) -> None:
+    def put(self, key: PageKey, body: V) -> None:
+        """Keep `body` under `key`, dropping the least recently used page beyond the capacity."""
         with self._lock:
             self._pages[key] = body
             self._pages.move_to_end(key)
@@ -59,6 +67,7 @@ class PageCache:
                 self._pages.popitem(last=False)
 
     def clear(self) -> None:
+        """Forget every page."""
         with self._lock:
             self._pages.clear()
 
@@ -66,14 +75,15 @@ class PageCache:
 class FeedPublisher:
     """Publishes one notification log as a paged feed (RFC 5005) and appends to it."""
 
-    def __init__(self, model: type, spec: FeedSpec, page_size: int = 20, cache_pages: int = 256,
-                 clock: Callable[[], datetime] = utcnow, archive_model: type | None = None):
+    def __init__(self, model: type[NotificationMixin], spec: FeedSpec, page_size: int = 20, cache_pages: int = 256,
+                 clock: Callable[[], datetime] = utcnow, archive_model: type[ArchivePageMixin] | None = None) -> None:
         self.log = NotificationLog(model, clock)
         self.archive_model = archive_model  # an ArchivePageMixin table: full pages rendered once, for all processes
         self.archives: ArchiveStore | None = None  # set by init_app
         self.spec = spec
         self.page_size = page_size
-        self.cache = PageCache(cache_pages)
+        # Archive pages as (updated, template) under ("archive", k); current pages as templates under ("current", …).
+        self.cache: PageCache[tuple[datetime, bytes] | bytes] = PageCache(cache_pages)
         self.db: UnitOfWork | None = None  # set by init_app
         self.head: FeedHead | None = None  # set by init_app
         self.max_wait = MAX_WAIT_SECONDS
@@ -90,14 +100,15 @@ class FeedPublisher:
     def clock(self, clock: Callable[[], datetime]) -> None:
         self.log.clock = clock
 
-    def append(self, session: Session, event_type: str, document: Any):
+    def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add a notification to the log in the caller's unit of work; it is in the feed once that commits."""
         row = self.log.append(session, event_type, document)
-        if self.head is not None:  # this process's own appends move its head at once
-            event.listen(session, "after_commit", lambda _session: self.head.changed(), once=True)
-        if self.listener is not None and not session.info.get(APPENDED_KEY):
+        head, listener = self.head, self.listener
+        if head is not None:  # this process's own appends move its head at once
+            event.listen(session, "after_commit", lambda _session: head.changed(), once=True)
+        if listener is not None and not session.info.get(APPENDED_KEY):
             session.info[APPENDED_KEY] = True  # one hook per session, however many entries it appends
-            event.listen(session, "after_commit", lambda _session: self.listener.kick())
+            event.listen(session, "after_commit", lambda _session: listener.kick())
         return row
 
     def start_listening(self) -> None:
@@ -116,10 +127,10 @@ class FeedPublisher:
         """Serve the feed of `db`'s notifications at `url_prefix` (current page) and `url_prefix/pages/<k>`."""
         self.db = db
         with db.read() as session:
-            engine = session.get_bind()
-        self.head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
+            engine = session.get_bind().engine
+        self.head = head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
         self.listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
-        self.signal.subscribe(lambda _head: self.head.changed())  # whatever wakes long polls refreshes the head
+        self.signal.subscribe(lambda _head: head.changed())  # whatever wakes long polls refreshes the head
         if self.archive_model is not None:
             self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION)
         app.extensions[PUBLISHER_KEY] = self
@@ -132,12 +143,20 @@ class FeedPublisher:
         bp.add_url_rule("/pages/<path:raw>", "page", self.serve_page)
         return bp
 
+    @property
+    def _uow(self) -> UnitOfWork:
+        if self.db is None:
+            raise RuntimeError("FeedPublisher.init_app(app, db) names the database it serves")
+        return self.db
+
     def _read_head(self) -> Head:
-        with self.db.read() as session:
+        with self._uow.read() as session:
             return self.log.last(session)
 
     def serve_current(self) -> Response:
         """The current page; held while it still matches If-None-Match when the client asks `Prefer: wait=N`."""
+        if self.head is None:
+            raise RuntimeError("FeedPublisher.init_app(app, db) starts the head it serves")
         wait = requested_wait(request.headers.getlist("Prefer"))
         if wait is not None and request.headers.get("If-None-Match") is not None:
             self.start_listening()
@@ -170,10 +189,11 @@ class FeedPublisher:
         with self._render_lock:
             return self._current(page, updated)
 
-    def serve_page(self, raw: str) -> Response:
+    def serve_page(self, raw: str) -> BaseResponse:
+        """Archive page `raw`, or a redirect to the current page while that page is not full yet."""
         number = parse_page_number(raw)
         if number is None:
-            abort(404)
+            raise NotFound()
         found = self._archive(number)
         if found is not None:
             updated, template = found
@@ -188,16 +208,16 @@ class FeedPublisher:
             response = redirect(url_for(".current"), 302)
             response.headers["Cache-Control"] = "no-store"
             return response
-        abort(404)
+        raise NotFound()
 
     def _archive(self, number: int) -> tuple[datetime, bytes] | None:
         """(updated, template) of page `number` if it is full: from memory, else the table, else rendered once."""
         key = ("archive", number)
         found = self.cache.get(key)
-        if found is not None:
+        if isinstance(found, tuple):
             return found
         rendered = False
-        with self.db.read() as session:
+        with self._uow.read() as session:
             found = self.archives.get(session, self.page_size, number) if self.archives else None
             if found is None:
                 # Positions are gap-free: page k is a full archive exactly when position k * size exists.
@@ -215,8 +235,8 @@ class FeedPublisher:
     def _current(self, page: Page, updated: datetime | None) -> bytes:
         key = ("current", page.number, page.last)  # positions never change: this names the page's content
         template = self.cache.get(key)
-        if template is None:
-            with self.db.read() as session:
+        if not isinstance(template, bytes):
+            with self._uow.read() as session:
                 template = self._render(session, page, updated)
             self.cache.put(key, template)
         return template
@@ -254,6 +274,6 @@ class FeedPublisher:
         return render_template(self.spec, links, archive, updated or EPOCH, rows)
 
     @staticmethod
-    def _path(endpoint: str, **values: str) -> str:
+    def _path(endpoint: str, **values: Any) -> str:
         """The endpoint's URL relative to the root URL (url_for's path without the script root)."""
         return url_for(endpoint, **values)[len(request.script_root):].lstrip("/")
