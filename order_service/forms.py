@@ -5,7 +5,7 @@ import re
 
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, Form, FieldList, FormField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, FieldList, Form, FormField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 

@@ -7,14 +7,14 @@ from decimal import Decimal
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
+from common.feeds.publish.pages import Page, current_page
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service import web
 from common.service.config import ConfigError, env_float
 from common.service.db import get_db
-from common.feeds.publish.pages import Page, current_page
-from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
-from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
 from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, log_placed, place_order
 from order_service.status import AlreadyDispatched, cancel, cancellation_state, status_of, timeline
 

@@ -1,9 +1,9 @@
 """The app factory every service is built with: one declaration says what it publishes and what it follows."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect

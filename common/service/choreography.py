@@ -6,10 +6,10 @@ Invoicing and shipping are both this, with their own record and their own answer
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -4,9 +4,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from flask import current_app
 from sqlalchemy import Engine, MetaData, create_engine, event, text

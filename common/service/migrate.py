@@ -16,18 +16,17 @@ import fcntl
 import importlib.util
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
+from flask import Flask
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import URL
-from sqlalchemy.types import TypeDecorator
-
-from flask import Flask
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 from common.service.db import Database
 

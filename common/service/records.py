@@ -5,8 +5,8 @@ from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select
 
 from common.contracts.orders import order_page_url
-from common.service.following import consumer_status, json_error
 from common.service.db import get_db
+from common.service.following import consumer_status, json_error
 from common.service.security import accepts_feed_token
 from common.service.web import paginate
 

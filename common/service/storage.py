@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import BigInteger, Integer, String, Text, insert, select, update

@@ -4,10 +4,11 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from flask import Blueprint, Flask, abort, request, url_for
 from markupsafe import Markup, escape
@@ -115,15 +116,15 @@ def when(value) -> Markup:
     if value is None or value == "":
         return Markup('<span class="muted">never</span>')
     if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, timezone.utc)
+        value = datetime.fromtimestamp(value, UTC)
     elif isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return escape(value)
     if value.tzinfo is None:  # the services store naive UTC
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return Markup('<time datetime="{}">{}</time>').format(
         value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
