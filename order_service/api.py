@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from common.feeds.publish.publisher import PUBLISHER_KEY
@@ -24,9 +25,9 @@ from order_service.status import AlreadyDispatched, cancel, status_document, sta
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def error(status: int, message: str, details: dict | None = None):
+def error(status: int, message: str, details: dict[str, str] | None = None) -> tuple[Response, int]:
     """A JSON error response: {"error": …, "details": {field: problem}}."""
-    body = {"error": message}
+    body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details
     return jsonify(body), status

@@ -139,13 +139,15 @@ def _catalogue(session) -> tuple[list[Customer], list[Item]]:
 def _line_amounts(form: OrderForm, items: list[Item]) -> tuple[list[Decimal | None], Decimal | None]:
     """Each line's amount as the form stands (None where not computable yet), and the total if all are."""
     prices = {item.id: item.price for item in items}
-    amounts = []
+    amounts: list[Decimal | None] = []
     for line in form.lines:
         item_id = line.form.item_id.data if line.form.item_id.data is not None else (items[0].id if items else None)
+        price = prices.get(item_id) if isinstance(item_id, int) else None
         quantity = line.form.quantity.data
-        ok = item_id in prices and isinstance(quantity, int) and QUANTITY_MIN <= quantity <= QUANTITY_MAX
-        amounts.append(prices[item_id] * quantity if ok else None)
-    total = sum(amounts, Decimal("0.00")) if all(a is not None for a in amounts) else None
+        in_range = isinstance(quantity, int) and QUANTITY_MIN <= quantity <= QUANTITY_MAX
+        amounts.append(price * quantity if price is not None and in_range else None)
+    known = [amount for amount in amounts if amount is not None]
+    total = sum(known, Decimal("0.00")) if len(known) == len(amounts) else None
     return amounts, total
 
 
