@@ -15,7 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,7 +45,7 @@ def document(order_id: int) -> dict:
 
 def load(app, count: int) -> None:
     """Insert `count` notifications directly, in batches (executemany)."""
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     db = app.extensions["atomshop.db"]
     batch = []
     with db.engine.begin() as conn:

@@ -1,4 +1,6 @@
-"""gunicorn settings for every atomshop service (`gunicorn --config deploy/gunicorn.conf.py 'order_service.app:create_app()'`).
+"""gunicorn settings for every atomshop service.
+
+Use: `gunicorn --config deploy/gunicorn.conf.py 'order_service.app:create_app()'`.
 
 The scheduled feed pollers run once per instance. A follower's app lists its pollers in
 app.extensions["atomshop.background"] (see common/cli.py); gunicorn starts them in the worker after the app

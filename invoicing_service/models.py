@@ -29,7 +29,7 @@ class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
     state: Mapped[str] = mapped_column(String(20), server_default="issued")  # issued | cancelled
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    lines: Mapped[list["InvoiceLine"]] = relationship(order_by="InvoiceLine.line_no", cascade="all, delete-orphan",
+    lines: Mapped[list[InvoiceLine]] = relationship(order_by="InvoiceLine.line_no", cascade="all, delete-orphan",
                                                       lazy="selectin")
 
     def to_json(self) -> dict:

@@ -2,24 +2,32 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.db import get_db
 from common.service.security import accepts_feed_token
 from order_service.models import Customer, Item, Order
-from order_service.orders import (InvalidOrder, customer_document, item_document, log_placed, order_document,
-                                  parse_order_json, place_order)
+from order_service.orders import (
+    InvalidOrder,
+    customer_document,
+    item_document,
+    log_placed,
+    order_document,
+    parse_order_json,
+    place_order,
+)
 from order_service.status import AlreadyDispatched, cancel, status_document, status_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def error(status: int, message: str, details: dict | None = None):
+def error(status: int, message: str, details: dict[str, str] | None = None) -> tuple[Response, int]:
     """A JSON error response: {"error": …, "details": {field: problem}}."""
-    body = {"error": message}
+    body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details
     return jsonify(body), status

@@ -5,7 +5,7 @@ import re
 
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, Form, FieldList, FormField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, FieldList, Form, FormField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
@@ -73,7 +73,7 @@ def without_line(formdata: MultiDict, index: int) -> MultiDict:
     """The posted fields with line `index` removed and the lines after it renumbered (lines-0, lines-1, …)."""
     kept = sorted({int(m.group(1)) for m in map(_LINE_FIELD.fullmatch, formdata) if m} - {index})
     renumber = {old: new for new, old in enumerate(kept)}
-    result = MultiDict()
+    result: MultiDict[str, str] = MultiDict()
     for key, value in formdata.items(multi=True):
         match = _LINE_FIELD.fullmatch(key)
         if match is None:

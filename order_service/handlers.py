@@ -5,21 +5,34 @@ read in position order, so an order's facts from one service arrive in the order
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from common.contracts import (INVOICE_CANCELLED, INVOICE_ISSUED, SHIPMENT_CANCELLATION_REFUSED, SHIPMENT_CANCELLED,
-                              SHIPMENT_DISPATCHED, SHIPMENT_PREPARED, InvoiceCancelled, InvoiceDocument,
-                              ShipmentCancellationRefused, ShipmentCancelled, ShipmentDispatched, ShipmentDocument)
+from common.contracts import (
+    INVOICE_CANCELLED,
+    INVOICE_ISSUED,
+    SHIPMENT_CANCELLATION_REFUSED,
+    SHIPMENT_CANCELLED,
+    SHIPMENT_DISPATCHED,
+    SHIPMENT_PREPARED,
+    InvoiceCancelled,
+    InvoiceDocument,
+    ShipmentCancellationRefused,
+    ShipmentCancelled,
+    ShipmentDispatched,
+    ShipmentDocument,
+)
 from common.feeds import FeedEntry
 from common.feeds.publish.log import utcnow
 from common.service.storage import read_document, transition
 from order_service.models import OrderStatus as S
 
-Reaction = Callable[[FeedEntry, BaseModel], tuple[tuple, dict]]  # → (conditions, values) of the status UPDATE
+# (entry, its document as the paired model reads it) → (conditions, values) of the status UPDATE
+Reaction = Callable[[FeedEntry, Any], tuple[tuple[Any, ...], dict[str, Any]]]
 
 
 def _time(text: str | None) -> datetime:
@@ -58,11 +71,11 @@ class StatusHandler:
 
     def __call__(self, session: Session, entry: FeedEntry) -> None:
         model, react = self.reactions[entry.event_type]
-        document = read_document(entry, model, f"{entry.event_type} document")
+        document: Any = read_document(entry, model, f"{entry.event_type} document")  # each model has order_id
         conditions, values = react(entry, document)
-        if not transition(session, S, document.order_id, *conditions, **values):
-            if session.get(S, document.order_id) is None:  # never count as handled what was not stored
-                raise LookupError(f"{entry.event_type} for order {document.order_id}, which is not an order here")
+        moved = transition(session, S, document.order_id, *conditions, **values)
+        if not moved and session.get(S, document.order_id) is None:  # never count as handled what was not stored
+            raise LookupError(f"{entry.event_type} for order {document.order_id}, which is not an order here")
 
 
 handle_invoicing = StatusHandler(INVOICING)

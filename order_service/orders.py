@@ -122,14 +122,14 @@ def _store(session: Session, publisher: FeedPublisher, request: OrderRequest, cu
     """INSERT the order and its lines, append OrderCreated; returns the document with the order's id."""
     addresses = {f"{kind}_{part}": address[part] for kind, address in
                  (("shipping", request.shipping), ("billing", request.billing)) for part in ADDRESS_PARTS}
-    orders, conn = Order.__table__, session.connection()
+    conn = session.connection()
     created = datetime.fromisoformat(document["created"])
-    order_id = conn.execute(insert(orders).values(created=created, customer_id=customer.id, **addresses)
-                            .returning(orders.c.id)).scalar_one()
-    conn.execute(insert(OrderLine.__table__), [
+    order_id = conn.execute(insert(Order).values(created=created, customer_id=customer.id, **addresses)
+                            .returning(Order.id)).scalar_one()
+    conn.execute(insert(OrderLine), [
         {"order_id": order_id, "line_no": n, "item_id": item_id, "quantity": quantity, "price": items[item_id].price}
         for n, (item_id, quantity) in enumerate(request.lines, start=1)])
-    conn.execute(insert(OrderStatus.__table__).values(order_id=order_id))  # nothing heard yet; followers fill it in
+    conn.execute(insert(OrderStatus).values(order_id=order_id))  # nothing heard yet; followers fill it in
     document["id"] = order_id
     publisher.append(session, EVENT_ORDER_CREATED, document)
     return document

@@ -36,6 +36,6 @@ def seed_demo_data(db: Database) -> bool:
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEED_LOCK_KEY})
         if session.scalar(select(Customer.id).limit(1)) is not None:
             return False
-        session.add_all(Customer(first_name=f, last_name=l, email=e) for f, l, e in CUSTOMERS)
+        session.add_all(Customer(first_name=first, last_name=last, email=email) for first, last, email in CUSTOMERS)
         session.add_all(Item(name=n, price=p) for n, p in ITEMS)
         return True

@@ -102,7 +102,8 @@ def timeline(order: Order, status: OrderStatus) -> list[Step]:
              (status.shipment_cancelled, "Shipment cancelled", status.shipment_url),
              (status.cancellation_refused, "Cancellation refused: the shipment was dispatched already",
               status.shipment_url)]
-    done += sorted((Step(at, text, link) for at, text, link in facts if at is not None), key=lambda s: s.at)
+    happened = [(at, text, link) for at, text, link in facts if at is not None]
+    done += [Step(at, text, link) for at, text, link in sorted(happened, key=lambda fact: fact[0])]
     awaited = []
     if status.invoice_state is None:
         awaited.append(Step(None, "Invoice: waiting for the invoicing feed"))

@@ -7,14 +7,14 @@ from decimal import Decimal
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
+from common.feeds.publish.pages import Page, current_page
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service import web
 from common.service.config import ConfigError, env_float
 from common.service.db import get_db
-from common.feeds.publish.pages import Page, current_page
-from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service.forms import OrderForm, without_line
 from order_service.models import Customer, Item, Order
-from common.contracts.orders import QUANTITY_MAX, QUANTITY_MIN
 from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, log_placed, place_order
 from order_service.status import AlreadyDispatched, cancel, cancellation_state, status_of, timeline
 
@@ -139,13 +139,15 @@ def _catalogue(session) -> tuple[list[Customer], list[Item]]:
 def _line_amounts(form: OrderForm, items: list[Item]) -> tuple[list[Decimal | None], Decimal | None]:
     """Each line's amount as the form stands (None where not computable yet), and the total if all are."""
     prices = {item.id: item.price for item in items}
-    amounts = []
+    amounts: list[Decimal | None] = []
     for line in form.lines:
         item_id = line.form.item_id.data if line.form.item_id.data is not None else (items[0].id if items else None)
+        price = prices.get(item_id) if isinstance(item_id, int) else None
         quantity = line.form.quantity.data
-        ok = item_id in prices and isinstance(quantity, int) and QUANTITY_MIN <= quantity <= QUANTITY_MAX
-        amounts.append(prices[item_id] * quantity if ok else None)
-    total = sum(amounts, Decimal("0.00")) if all(a is not None for a in amounts) else None
+        in_range = isinstance(quantity, int) and QUANTITY_MIN <= quantity <= QUANTITY_MAX
+        amounts.append(price * quantity if price is not None and in_range else None)
+    known = [amount for amount in amounts if amount is not None]
+    total = sum(known, Decimal("0.00")) if len(known) == len(amounts) else None
     return amounts, total
 
 

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from common.contracts import (SHIPMENT_CANCELLATION_REFUSED, SHIPMENT_CANCELLED, SHIPMENT_DISPATCHED,
-                              SHIPMENT_PREPARED, OrderCancelled)
+from common.contracts import (
+    SHIPMENT_CANCELLATION_REFUSED,
+    SHIPMENT_CANCELLED,
+    SHIPMENT_DISPATCHED,
+    SHIPMENT_PREPARED,
+    OrderCancelled,
+)
 from common.feeds.publish.log import utcnow
 from common.service.choreography import OrderReactions, require, rfc3339
 from common.service.publishing import Publish

@@ -29,7 +29,7 @@ class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When a cancellation came after dispatch and was refused (the state stays dispatched).
     refused: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    lines: Mapped[list["ShipmentLine"]] = relationship(order_by="ShipmentLine.line_no", cascade="all, delete-orphan",
+    lines: Mapped[list[ShipmentLine]] = relationship(order_by="ShipmentLine.line_no", cascade="all, delete-orphan",
                                                        lazy="selectin")
 
     def to_json(self) -> dict:

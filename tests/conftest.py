@@ -13,7 +13,6 @@ def _isolated_environment(monkeypatch, tmp_path):
                  "POLL_INTERVAL", "LONG_POLL_WAIT", "SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATOMSHOP_DATA_DIR", str(tmp_path / "data"))
-    yield
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ class PostgresServer(Managed):
         """SQLAlchemy URL of a database of this cluster."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         """initdb, then start the server and wait until it accepts connections."""
         atexit.register(self.stop)  # also when the session dies without running fixture finalizers
         if self.user:
@@ -67,7 +67,7 @@ class PostgresServer(Managed):
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         _run_as(self.user, [self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                             "--no-locale", "--no-sync"], cwd=self.dir)
-        for attempt in range(3):  # another process may grab the free port between choosing and binding it
+        for _attempt in range(3):  # another process may grab the free port between choosing and binding it
             self.port = free_port()
             options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
@@ -77,8 +77,8 @@ class PostgresServer(Managed):
                 self._started = True
                 return self
             except subprocess.CalledProcessError:
-                if attempt == 2:
-                    raise AssertionError(f"PostgreSQL did not start:\n{self.log()}") from None
+                continue
+        raise AssertionError(f"PostgreSQL did not start:\n{self.log()}")
 
     def pause(self) -> None:
         """Stop the server (fast shutdown: connections dropped), keeping its data and port for resume()."""
@@ -203,7 +203,7 @@ http {{
             raise AssertionError(f"nginx -t failed:\n{result.stderr}")
         return result.stderr
 
-    def start(self) -> "NginxServer":
+    def start(self) -> NginxServer:
         conf = self.write_config()
         self._spawn([self.binary, "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"], cwd=self.prefix)
         self._wait_answering(self.url + "/health")
@@ -241,7 +241,7 @@ class GunicornProcess(ManagedProcess):
                 "--workers", str(self.workers), "--threads", str(self.threads),
                 "--access-logfile", str(self.access_log), "--chdir", str(REPO), self.app]
 
-    def start(self, wait: bool = True) -> "GunicornProcess":
+    def start(self, wait: bool = True) -> GunicornProcess:
         self._spawn(self.command, cwd=self.workdir, env=self.env)
         if wait:
             self.wait_ready()
@@ -307,7 +307,7 @@ class GunicornServices(Managed):
     def shipping(self) -> list[GunicornProcess]:
         return self.consumers["shipping"]
 
-    def start(self) -> "GunicornServices":
+    def start(self) -> GunicornServices:
         """The order service, then every other instance at once (they migrate their databases in turn)."""
         self._started.append(self.order.start())
         instances = [*self.orders[1:], *(instance for group in self.consumers.values() for instance in group)]

@@ -27,10 +27,12 @@ def free_port() -> int:
 def require_binary(name: str, *candidates: str) -> str:
     """Path of a server binary; fail under CI=true, skip with a reason elsewhere."""
     for candidate in (name, *candidates):
-        found = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        executable = os.path.isabs(candidate) and os.access(candidate, os.X_OK)
+        found = shutil.which(candidate) or (candidate if executable else None)
         if found:
             return found
-    message = f"{name} is not installed (CI installs it in .ci/run; locally: apt-get install -y the package providing {name})"
+    message = (f"{name} is not installed "
+               f"(CI installs it in .ci/run; locally: apt-get install -y the package providing {name})")
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
@@ -132,7 +134,7 @@ class ServiceProcess(ManagedProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait: bool = True) -> "ServiceProcess":
+    def start(self, wait: bool = True) -> ServiceProcess:
         """Start the process and wait until /health answers 200."""
         self.starts += 1
         self._spawn([sys.executable, "-m", self.package, "--host", "127.0.0.1", "--port", str(self.port)],
@@ -144,6 +146,6 @@ class ServiceProcess(ManagedProcess):
     def wait_healthy(self, timeout: float = 30.0) -> None:
         self._wait_answering(self.url + "/health", timeout)
 
-    def restart(self) -> "ServiceProcess":
+    def restart(self) -> ServiceProcess:
         self.stop()
         return self.start()

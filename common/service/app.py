@@ -1,11 +1,13 @@
 """The app factory every service is built with: one declaration says what it publishes and what it follows."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from flask import Blueprint, Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -15,6 +17,12 @@ from common.service.config import base_config
 from common.service.db import Database
 from common.service.following import Follow
 from common.service.publishing import Publish
+
+
+class NaturalOrderJSON(DefaultJSONProvider):
+    """Flask's JSON, keeping documents' keys in their natural field order instead of sorting them."""
+
+    sort_keys = False
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class Service:
     setup: Callable[[Flask, Database], None] | None = None  # anything else: seed data, error pages
 
 
-def create_service_app(service: Service, config: dict | None = None) -> Flask:
+def create_service_app(service: Service, config: dict[str, Any] | None = None) -> Flask:
     """Build the service's app from the environment, overridden by `config` (tests)."""
     app = Flask(service.import_name)
     app.config.from_mapping(base_config(service.name))
@@ -43,7 +51,7 @@ def create_service_app(service: Service, config: dict | None = None) -> Flask:
     if service.follows:
         app.config.update(following.follow_config(service.follows))
     app.config.update(config or {})
-    app.json.sort_keys = False  # documents keep their natural field order
+    app.json = NaturalOrderJSON(app)
     db = migrate.init_app(app, service.base, migrations=service.migrations)
     web.init_app(app, service.name, service.title)
     security.init_app(app)  # before CSRFProtect: a cross-site POST is a 403, whatever its token

@@ -6,10 +6,11 @@ Invoicing and shipping are both this, with their own record and their own answer
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def require(session: Session, model, order_id: int):
+def require(session: Session, model: type[Any], order_id: int) -> Any:
     """The record of `order_id`, locked for the change to come; LookupError when the order was never handled.
 
     Entries of one feed are handled in position order, so an OrderCancelled finds the record its OrderCreated made;

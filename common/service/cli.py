@@ -5,6 +5,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -51,7 +52,7 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     for task in background:
         task.start()
 
-    def _stop(signum, _frame):
+    def _stop(signum: int, _frame: FrameType | None) -> None:
         run_shutdown_hooks(app)
         # Passes in progress end between two transactions and their requests are cut short: the process is
         # gone within seconds, not when a slow feed lets go.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -69,7 +70,7 @@ def secret_key(service: str) -> str:
     return key
 
 
-def base_config(service: str) -> dict:
+def base_config(service: str) -> dict[str, Any]:
     """Settings every service reads from the environment."""
     return {
         "SERVICE_NAME": service,

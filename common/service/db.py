@@ -4,15 +4,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from flask import current_app
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 5  # a server that does not answer (a network partition) fails a connection, never hangs it
@@ -118,7 +118,7 @@ def _make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not pysqlite, decide where transactions begin (see the `begin` hook).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -129,13 +129,13 @@ def _make_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("atomshop_write") else "BEGIN")
 
     return engine
 
 
-def _use_wal(cursor) -> None:
+def _use_wal(cursor: sqlite3.Cursor) -> None:
     # Turning a new file to WAL takes an exclusive lock, and when several processes open the new file at once
     # (gunicorn workers booting) SQLite answers "database is locked" at once instead of waiting: retry.
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -151,4 +151,5 @@ def _use_wal(cursor) -> None:
 
 def get_db() -> Database:
     """The current app's Database."""
-    return current_app.extensions["atomshop.db"]
+    db: Database = current_app.extensions["atomshop.db"]
+    return db

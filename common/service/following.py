@@ -5,11 +5,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from common.feeds import BatchHandler, FeedClient, FeedError, FeedFollower, Handler, Poller, TrackingModels, UnitOfWork
 from common.feeds.follow.errors import FollowerHalted, PassRunning
@@ -39,7 +42,14 @@ class Follow:
     title: str = "the feed"  # in messages for people: "the order feed could not be read"
 
 
-def follow_config(follows: tuple[Follow, ...]) -> dict:
+class ServiceFollower(FeedFollower):
+    """A follower as a service runs it: a title for people, and the poller that reads its feed on a schedule."""
+
+    title: str
+    poller: Poller
+
+
+def follow_config(follows: tuple[Follow, ...]) -> dict[str, Any]:
     """Each feed's URL (its variable, else its default), POLL_INTERVAL (seconds, 0 = no background reads) and
     LONG_POLL_WAIT (seconds a long poll asks the feed to hold it, 0 = scheduled polls only)."""
     config = {f.url_variable: os.environ.get(f.url_variable) or f.default_url for f in follows}
@@ -49,9 +59,9 @@ def follow_config(follows: tuple[Follow, ...]) -> dict:
 
 def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tuple[Follow, ...]) -> None:
     """Give the app a follower and a scheduled poller (started by common.service.cli.serve) per feed, and routes."""
-    followers = {}
+    followers: dict[str, ServiceFollower] = {}
     for spec in follows:
-        follower = FeedFollower(app.config[spec.url_variable], spec.name, db, spec.handler, tracking,
+        follower = ServiceFollower(app.config[spec.url_variable], spec.name, db, spec.handler, tracking,
                                 event_types=spec.event_types, batch_handler=spec.batch_handler,
                                 client=FeedClient(token=app.config.get("FEED_TOKEN"),
                                                   origin=app.config[spec.url_variable]))
@@ -70,12 +80,13 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
     app.context_processor(lambda: {"consumer_status": consumer_status, "csrf_token_value": generate_csrf})
 
 
-def followers() -> list[FeedFollower]:
+def followers() -> list[ServiceFollower]:
     """This app's followers, in the order their feeds were declared."""
     return list(current_app.extensions.get(FOLLOWERS_KEY, {}).values())
 
 
-def json_error(status: int, message: str, **extra):
+def json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    """A JSON error body {"error": message, …extra} with its status."""
     return jsonify({"error": message, **extra}), status
 
 
@@ -85,9 +96,9 @@ def halted_reason(f: FeedFollower) -> str | None:
     return halted["reason"] if halted else None
 
 
-def follower_status(f: FeedFollower) -> dict:
+def follower_status(f: ServiceFollower) -> dict[str, Any]:
     """Everything /health and the status panel show about one follower."""
-    status = {"consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll),
+    status: dict[str, Any] = {"consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll),
               "last_error": f.last_error, "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls,
               "failed_polls": f.failures, "poller": f.poller.status()}
     try:
@@ -107,7 +118,7 @@ def follower_status(f: FeedFollower) -> dict:
     return status
 
 
-def _lag(f: FeedFollower, position: int | None) -> dict:
+def _lag(f: FeedFollower, position: int | None) -> dict[str, Any]:
     """The head this follower last saw and its lag behind it (null before it read the feed, or with no database)."""
     lag = f.lag(position) if position is not None else None
     if lag is None:
@@ -116,7 +127,7 @@ def _lag(f: FeedFollower, position: int | None) -> dict:
             "lag_seconds": None if lag.seconds is None else round(lag.seconds, 3)}
 
 
-def consumer_status() -> dict:
+def consumer_status() -> dict[str, Any]:
     """The first feed's status at the top level (the status panel), every feed's under "feeds"."""
     every = {f.name: follower_status(f) for f in followers()}
     first = next(iter(every.values()))
@@ -124,7 +135,7 @@ def consumer_status() -> dict:
             "feeds": {name: {**s, "dead_letters": len(s.get("dead_letters", ()))} for name, s in every.items()}}
 
 
-def _poll():
+def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
     """A pass over every followed feed: (entries handled, None) or (None, (status, message)).
 
     A pass already running in this process is waited for, at most POLL_WAIT seconds in all: then 202."""
@@ -146,10 +157,10 @@ def _poll():
 
 
 @bp.post("/poll")
-def poll():
+def poll() -> ResponseReturnValue:
     """Poll the feeds now and answer when done."""
     processed, error = _poll()
-    if error:
+    if error is not None:
         return json_error(*error)
     first = current_app.extensions[FOLLOWER_KEY]
     return jsonify({"processed": processed, "position": first.stats()["position"], "last_error": first.last_error,
@@ -157,10 +168,10 @@ def poll():
 
 
 @bp.post("/poll-now")
-def poll_now():
+def poll_now() -> BaseResponse:
     """The "Poll now" button: poll, say what happened, back to the page it came from."""
     processed, error = _poll()
-    if error:
+    if error is not None:
         flash(f"Poll failed: {error[1]}", "error")
     else:
         titles = " and ".join(f.title for f in followers())
@@ -170,7 +181,8 @@ def poll_now():
 
 
 @bp.get("/api/dead-letters")
-def dead_letters_api():
+def dead_letters_api() -> Response:
+    """Every followed feed's dead letters, as JSON."""
     return jsonify([letter for f in followers() for letter in f.dead_letters()])
 
 
@@ -183,7 +195,8 @@ def _retry(letter_id: int) -> None:
 
 
 @bp.post("/api/dead-letters/<id:letter_id>/retry")
-def retry_api(letter_id: int):
+def retry_api(letter_id: int) -> ResponseReturnValue:
+    """Retry one dead letter: 200 when handled now, 404 when unknown, 422 when it failed again."""
     try:
         _retry(letter_id)
     except LookupError as exc:
@@ -194,13 +207,15 @@ def retry_api(letter_id: int):
 
 
 @bp.get("/dead-letters")
-def dead_letters_page():
+def dead_letters_page() -> str:
+    """The dead letters of every followed feed, with a retry button each."""
     return render_template("atomshop/dead_letters.html",
                            letters=[letter for f in followers() for letter in f.dead_letters()])
 
 
 @bp.post("/dead-letters/<id:letter_id>/retry")
-def retry_page(letter_id: int):
+def retry_page(letter_id: int) -> BaseResponse:
+    """The retry button: retry, say what happened, back to the dead letters."""
     try:
         _retry(letter_id)
     except LookupError as exc:
@@ -217,7 +232,7 @@ def _back() -> str:
     return same_origin_path(request.referrer, request.script_root + "/")
 
 
-def _json_errors_for_programs(exc: HTTPException):
+def _json_errors_for_programs(exc: HTTPException) -> ResponseReturnValue:
     """JSON errors for /api/… and /poll (programs); HTML for pages."""
     if request.path.startswith("/api/") or request.path in ("/poll", "/health"):
         return json_error(exc.code or 500, exc.description or exc.name)

@@ -9,8 +9,10 @@ follower retries it, and says so in `last_error`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.feeds.publish.publisher import PUBLISHER_KEY
@@ -20,7 +22,7 @@ from common.service.following import FOLLOWERS_KEY, consumer_status
 CHECKS_KEY = "atomshop.health_checks"
 PING_TIMEOUT = 2.0
 
-Check = Callable[[], tuple[dict, list[str]]]  # (what to show, problems)
+Check = Callable[[], tuple[dict[str, Any], list[str]]]  # (what to show, problems)
 
 bp = Blueprint("health", __name__)
 
@@ -42,9 +44,9 @@ def add_check(app: Flask, check: Check) -> None:
 
 
 @bp.get("/health")
-def health():
+def health() -> ResponseReturnValue:
     """200 {"status": "ok", …}, or 503 {"status": "unavailable", "problems": […], …}."""
-    answer: dict = {"status": "ok", "service": current_app.config["SERVICE_NAME"]}
+    answer: dict[str, Any] = {"status": "ok", "service": current_app.config["SERVICE_NAME"]}
     problems: list[str] = []
     database_up = True
     for check in current_app.extensions.get(CHECKS_KEY, []):
@@ -62,14 +64,14 @@ def health():
     return jsonify(answer)
 
 
-def _database() -> tuple[dict, list[str]]:
+def _database() -> tuple[dict[str, Any], list[str]]:
     error = get_db().ping(PING_TIMEOUT)
     if error:
         return {"database": "unreachable"}, [f"database: {error}"]
     return {"database": "ok"}, []
 
 
-def _publisher() -> tuple[dict, list[str]]:
+def _publisher() -> tuple[dict[str, Any], list[str]]:
     publisher = current_app.extensions[PUBLISHER_KEY]
     try:
         with publisher.db.read() as session:
@@ -79,7 +81,7 @@ def _publisher() -> tuple[dict, list[str]]:
     return {"feed_position": newest[0] if newest else 0}, []
 
 
-def _followers() -> tuple[dict, list[str]]:
+def _followers() -> tuple[dict[str, Any], list[str]]:
     status = consumer_status()
     status.pop("status", None)
     status.pop("service", None)

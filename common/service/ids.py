@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 from common.contracts.fields import MAX_ID  # a larger number would overflow the driver: a 500, not a 404
 
@@ -16,5 +16,5 @@ def is_id(value: Any) -> bool:
 class IdConverter(IntegerConverter):
     """URL converter `<id:name>`: like `<int:name>` but only matches possible ids, so others answer 404."""
 
-    def __init__(self, url_map, **kwargs):
+    def __init__(self, url_map: Map, **kwargs: Any) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import FrameType
 
 from common.service.config import data_dir
 
@@ -25,9 +26,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_services(host: str, ports: dict[str, int], env: dict[str, str]) -> dict[str, subprocess.Popen]:
+def start_services(host: str, ports: dict[str, int], env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
     """Start each installed service as `python -m <package>` and return the processes."""
-    procs = {}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     for package, _ in SERVICES:
         if importlib.util.find_spec(package) is None or importlib.util.find_spec(package + ".__main__") is None:
             continue
@@ -36,7 +37,7 @@ def start_services(host: str, ports: dict[str, int], env: dict[str, str]) -> dic
     return procs
 
 
-def stop_services(procs: dict[str, subprocess.Popen]) -> None:
+def stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:
     """SIGTERM every service, then SIGKILL what is still running after the grace period."""
     for proc in procs.values():
         if proc.poll() is None:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stopping = False
 
-    def _on_signal(signum, _frame):
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 

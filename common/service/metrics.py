@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -68,7 +69,8 @@ ENTRIES_PER_PASS = Histogram("atomshop_follower_entries_per_pass", "Entries hand
                              buckets=(0, 1, 2, 5, 20, 100, 500, 2000, 10000, 100000))
 
 bp = Blueprint("metrics", __name__)
-_children: dict[tuple, tuple] = {}  # (route, method, status, held) → the labelled counter and histogram
+# (route, method, status, held) → the labelled counter and histogram
+_children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
 
 
 def init_app(app: Flask) -> None:
@@ -89,7 +91,8 @@ def registry() -> CollectorRegistry:
     from prometheus_client import multiprocess
 
     collected = CollectorRegistry()
-    multiprocess.MultiProcessCollector(collected)
+    # prometheus_client leaves this constructor unannotated; it registers itself in `collected`.
+    multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
     return collected
 
 
@@ -138,7 +141,7 @@ def _follower_gauges(f: FeedFollower, position: int) -> None:
         BACKOFF.labels(feed).set(status["backing_off_for"])
 
 
-def _pass_listener(f: FeedFollower):
+def _pass_listener(f: FeedFollower) -> Callable[[PassReport], None]:
     def on_pass(report: PassReport) -> None:
         feed = report.feed_url
         PASSES.labels(feed, report.outcome).inc()

@@ -16,18 +16,19 @@ import fcntl
 import importlib.util
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Literal
 
 from alembic import command
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, text
-from sqlalchemy.engine import URL
-from sqlalchemy.types import TypeDecorator
-
 from flask import Flask
+from sqlalchemy import Connection, MetaData, create_engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 from common.service.db import Database
 
@@ -133,17 +134,20 @@ def run_migrations(target_metadata: MetaData | None) -> None:
         return
     connection = config.attributes.get("connection")
     if connection is not None:
-        _run_on(context, connection, target_metadata)
+        _run_on(connection, target_metadata)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise ValueError("alembic: no connection handed over and no sqlalchemy.url to connect to")
+    engine = create_engine(url)
     try:
         with engine.begin() as connection:
-            _run_on(context, connection, target_metadata)
+            _run_on(connection, target_metadata)
     finally:
         engine.dispose()
 
 
-def render_item(type_: str, obj, autogen_context):
+def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
     """Autogenerate renders a TypeDecorator (Money, UTCDateTime) as the column type it stores, so a revision
     never imports application code that may change or move later."""
     if type_ == "type" and isinstance(obj, TypeDecorator):
@@ -151,7 +155,9 @@ def render_item(type_: str, obj, autogen_context):
     return False  # Alembic's own rendering
 
 
-def _run_on(context, connection, target_metadata: MetaData | None) -> None:
+def _run_on(connection: Connection, target_metadata: MetaData | None) -> None:
+    from alembic import context  # exists only while Alembic runs env.py
+
     # SQLite cannot ALTER most things in place: batch mode rebuilds the table instead.
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
                       render_as_batch=connection.dialect.name == "sqlite", render_item=render_item)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, jsonify
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -42,11 +42,11 @@ def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, c
     `<api_path><id>`, the resource's current document."""
     tag = "tag:atomshop.example,2026:"
 
-    def entry_id(event_type: str, document: dict) -> str:
+    def entry_id(event_type: str, document: dict[str, Any]) -> str:
         suffix = "" if event_type == creation else f"/{event_type}"
         return f"{tag}{noun}/{document[key]}{suffix}"
 
-    def entry_title(event_type: str, document: dict) -> str:
+    def entry_title(event_type: str, document: dict[str, Any]) -> str:
         title = f"{noun.capitalize()} {document[key]}"
         return title if event_type == creation else f"{title}: {event_type}"
 
@@ -55,7 +55,7 @@ def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, c
                     entry_path=lambda _event_type, document: f"{api_path}{document[key]}")
 
 
-def publish_config() -> dict:
+def publish_config() -> dict[str, Any]:
     """FEED_PAGE_SIZE (entries per page) and FEED_CACHE_PAGES (rendered pages kept in memory)."""
     return {"FEED_PAGE_SIZE": env_int("FEED_PAGE_SIZE", 20), "FEED_CACHE_PAGES": env_int("FEED_CACHE_PAGES", 256)}
 
@@ -73,11 +73,12 @@ def init_app(app: Flask, db: UnitOfWork, publish: Publish) -> FeedPublisher:
 
 def publisher() -> FeedPublisher:
     """The current app's publisher."""
-    return current_app.extensions[PUBLISHER_KEY]
+    found: FeedPublisher = current_app.extensions[PUBLISHER_KEY]
+    return found
 
 
 @bp.get("/schemas/<event_type>.json")
-def schema(event_type: str):
+def schema(event_type: str) -> Response:
     """The JSON Schema (draft 2020-12) of the content of one event type this service publishes."""
     found = current_app.extensions[SCHEMAS_KEY].get(event_type)
     if found is None:

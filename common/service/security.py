@@ -8,7 +8,7 @@ import hmac
 import os
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -28,10 +28,10 @@ _FEED_TOKEN_VIEW = "_atomshop_accepts_feed_token"
 # A link's scheme as a browser reads it: tabs and newlines anywhere are dropped, so they may hide "javascript:".
 _HTTP_LINK = re.compile(r"^https?://[^\s\x00-\x1f\x7f\\]+$", re.IGNORECASE)
 
-V = TypeVar("V", bound=Callable)
+V = TypeVar("V", bound=Callable[..., Any])
 
 
-def security_config() -> dict:
+def security_config() -> dict[str, Any]:
     """FEED_TOKEN and ADMIN_PASSWORD from the environment (None when unset: that part stays open), and a session
     cookie that scripts cannot read and browsers do not send with another site's POST."""
     token = os.environ.get("FEED_TOKEN") or None
@@ -85,7 +85,7 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, f"{(parts.hostname or '').lower()}:{port}"
 
 
-def _refuse_cross_site():
+def _refuse_cross_site() -> Response | None:
     """403 for a state-changing request a browser sent from another site; programs send neither header."""
     if request.method in SAFE_METHODS:
         return None
@@ -98,7 +98,7 @@ def _refuse_cross_site():
     return None
 
 
-def _require_credentials():
+def _require_credentials() -> Response | None:
     """401 unless the request carries what its URL asks for (see CONTRACT.md: FEED_TOKEN, ADMIN_PASSWORD)."""
     config = current_app.config
     token, password = config.get("FEED_TOKEN"), config.get("ADMIN_PASSWORD")

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import BigInteger, Integer, String, Text, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, ColumnElement, CursorResult, Dialect, Integer, String, Text, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -31,17 +31,19 @@ from common.contracts.orders import Address, Customer, Line, entry_disagreement
 from common.feeds import FeedEntry
 
 log = logging.getLogger(__name__)
+DocumentT = TypeVar("DocumentT", bound=BaseModel)
 
-class Money(TypeDecorator):
+
+class Money(TypeDecorator[Decimal]):
     """A Decimal column kept as integer cents, so SQLite and PostgreSQL both store it exactly."""
 
     impl = BigInteger
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
         return None if value is None else int(to_money(value) / CENT)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
         return None if value is None else (Decimal(value) * CENT).quantize(CENT)
 
 
@@ -49,7 +51,7 @@ class ConflictingOrder(ValueError):
     """An order id already handled, now with different content."""
 
 
-def read_document(entry: FeedEntry, model: type[BaseModel], what: str):
+def read_document(entry: FeedEntry, model: type[DocumentT], what: str) -> DocumentT:
     """The document an entry carries, checked against its published model; ValueError says why not."""
     try:
         return model.model_validate_json(entry.content)
@@ -75,17 +77,21 @@ def digest(order: OrderDocument) -> str:
     return hashlib.sha256(order.model_dump_json().encode("utf-8")).hexdigest()
 
 
-def transition(session: Session, model, order_id: int, *conditions, **values) -> bool:
+def transition(session: Session, model: type[Any], order_id: int, *conditions: ColumnElement[bool],
+               **values: Any) -> bool:
     """Change the record of `order_id` where `conditions` hold (its state, say), in one UPDATE: True when it did.
 
     The check and the change are one statement, so two transactions racing for the same record (a dispatch and a
     cancellation) cannot both win: on PostgreSQL the second waits for the first and re-checks the conditions.
     """
-    result = session.execute(update(model).where(model.order_id == order_id, *conditions).values(**values))
+    # An UPDATE's result is a CursorResult (it has the rowcount); Session.execute is typed for every statement.
+    result = cast("CursorResult[Any]", session.execute(
+        update(model).where(model.order_id == order_id, *conditions).values(**values)))
     return result.rowcount == 1
 
 
-def add_once(session: Session, model, records: list[dict], line_model=None, lines: list[dict] = ()) -> set[int]:
+def add_once(session: Session, model: type[Any], records: list[dict[str, Any]], line_model: type[Any] | None = None,
+             lines: Sequence[dict[str, Any]] = ()) -> set[int]:
     """Insert the records (keyed by "order_id") and their lines, skipping orders already stored with the same
     "digest"; returns the new ids. ConflictingOrder when an order id comes with another digest than stored.
 
@@ -93,7 +99,7 @@ def add_once(session: Session, model, records: list[dict], line_model=None, line
     so a racing instance that inserted in between is tolerated without failing the transaction; lines are added
     only for the records this call inserted.
     """
-    fresh: dict[int, dict] = {}
+    fresh: dict[int, dict[str, Any]] = {}
     for record in records:
         first = fresh.setdefault(record["order_id"], record)  # the same order twice in a batch: once
         _same(first, record.get("digest"), record.get("position"))
@@ -103,8 +109,10 @@ def add_once(session: Session, model, records: list[dict], line_model=None, line
     if not fresh:
         return set()
     dialect = session.get_bind().dialect.name
-    if dialect in _UPSERT:
-        statement = _UPSERT[dialect](model).on_conflict_do_nothing(index_elements=["order_id"])
+    inserted: set[int]
+    if dialect in ("sqlite", "postgresql"):
+        upsert = sqlite.insert(model) if dialect == "sqlite" else postgresql.insert(model)
+        statement = upsert.on_conflict_do_nothing(index_elements=["order_id"])
         inserted = set(session.scalars(statement.returning(model.order_id), list(fresh.values())))
     else:  # another database: each unique violation contained in a savepoint
         inserted = set()
@@ -122,14 +130,13 @@ def add_once(session: Session, model, records: list[dict], line_model=None, line
             _same(fresh[key], stored, position)
     new_lines = [line for line in lines if line["order_id"] in inserted]
     if new_lines:
+        if line_model is None:
+            raise TypeError("add_once got lines without a line_model to store them in")
         session.execute(insert(line_model), new_lines)
     return inserted
 
 
-_UPSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
-
-
-def _same(record: dict, stored_digest: str | None, stored_position: int | None) -> None:
+def _same(record: dict[str, Any], stored_digest: str | None, stored_position: int | None) -> None:
     """ConflictingOrder unless `record` is the order already stored (rows without a digest are not compared)."""
     if stored_digest is not None and record.get("digest") is not None and stored_digest != record["digest"]:
         raise ConflictingOrder(f"order {record['order_id']} was already handled (from feed position "
@@ -151,11 +158,11 @@ class CustomerColumns:
     email: Mapped[str] = mapped_column(Text)
 
     @staticmethod
-    def customer_values(customer: Customer) -> dict:
+    def customer_values(customer: Customer) -> dict[str, Any]:
         return {"customer_id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
                 "email": customer.email}
 
-    def customer_json(self) -> dict:
+    def customer_json(self) -> dict[str, Any]:
         return {"id": self.customer_id, "first_name": self.first_name, "last_name": self.last_name,
                 "email": self.email}
 
@@ -168,10 +175,10 @@ class AddressColumns:
     city: Mapped[str] = mapped_column(Text)
 
     @staticmethod
-    def address_values(address: Address) -> dict:
+    def address_values(address: Address) -> dict[str, Any]:
         return {"street": address.street, "zip": address.zip, "city": address.city}
 
-    def address_json(self) -> dict:
+    def address_json(self) -> dict[str, Any]:
         return {"street": self.street, "zip": self.zip, "city": self.city}
 
 
@@ -183,14 +190,15 @@ class OrderRecords:
     `record` and `line` add what this service keeps besides (an address, amounts).
     """
 
-    model: type
-    line_model: type
-    record: Callable[[OrderDocument], dict]
-    line: Callable[[Line], dict]
+    model: type[Any]
+    line_model: type[Any]
+    record: Callable[[OrderDocument], dict[str, Any]]
+    line: Callable[[Line], dict[str, Any]]
 
     def handle_batch(self, session: Session, entries: list[FeedEntry]) -> set[int]:
         """Store the records of the orders in `entries` (in order) that do not exist yet; returns their ids."""
-        records, lines = [], []
+        records: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
         for entry in entries:
             order = read_order(entry)
             records.append({"order_id": order.id, "order_url": entry.link, "position": entry.position,

@@ -4,10 +4,11 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, abort, request, url_for
 from markupsafe import Markup, escape
@@ -15,6 +16,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.service.ids import IdConverter
 from common.service.security import http_link
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
 
 # Where each service's UI lives, for the navigation between them: (key, label, env variable, direct URL).
 SERVICE_LINKS = [
@@ -27,9 +33,9 @@ PER_PAGE = 50
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
 
-def _checked_prefix(wsgi_app):
+def _checked_prefix(wsgi_app: WSGIApplication) -> WSGIApplication:
     """WSGI middleware that drops an X-Forwarded-Prefix which is not a plain path, before ProxyFix trusts it."""
-    def middleware(environ, start_response):
+    def middleware(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("HTTP_X_FORWARDED_PREFIX")
         if raw is not None and not _PREFIX.match(raw.strip().rstrip("/")):
             del environ["HTTP_X_FORWARDED_PREFIX"]
@@ -90,12 +96,12 @@ def requested_page() -> int:
     return int(raw)
 
 
-def paginate(session, stmt, per_page: int = PER_PAGE) -> Page:
+def paginate(session: Session, stmt: Select[Any], per_page: int = PER_PAGE) -> Page:
     """Run a `select()` for the page asked for by ?page= (already ordered by the caller); 404 past the end."""
     from sqlalchemy import func, select
 
     number = requested_page()
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     page = Page([], number, total, per_page)
     if number > page.pages:
         abort(404, description=f"there is no page {number}; the last is {page.pages}")
@@ -103,27 +109,27 @@ def paginate(session, stmt, per_page: int = PER_PAGE) -> Page:
     return page
 
 
-def money(value) -> str:
+def money(value: object) -> str:
     """A money amount as a decimal string with two places ('42.00'), whatever type it arrives as."""
     if value is None or value == "":
         return ""
     return f"{Decimal(str(value)):.2f}"
 
 
-def when(value) -> Markup:
+def when(value: datetime | str | float | None) -> Markup:
     """A timestamp as a <time> element readable by people (UTC, to the second) and machines (ISO 8601)."""
     if value is None or value == "":
         return Markup('<span class="muted">never</span>')
     if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, timezone.utc)
+        value = datetime.fromtimestamp(value, UTC)
     elif isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return escape(value)
     if value.tzinfo is None:  # the services store naive UTC
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return Markup('<time datetime="{}">{}</time>').format(
         value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
@@ -139,7 +145,9 @@ def init_app(app: Flask, service: str, title: str) -> None:
                    static_url_path="/static/atomshop")
     app.register_blueprint(bp)
     # Behind the front door, links and redirects honour X-Forwarded-Proto/-Host/-Prefix.
-    app.wsgi_app = _checked_prefix(ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1))
+    # Flask's documented way to add WSGI middleware, which mypy sees as assigning to a method.
+    app.wsgi_app = _checked_prefix(  # type: ignore[method-assign, assignment]
+        ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1))
     app.url_map.converters["id"] = IdConverter  # before the service's own routes, which use `<id:…>`
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")
@@ -147,7 +155,7 @@ def init_app(app: Flask, service: str, title: str) -> None:
     app.add_template_global(page_url, "page_url")  # a global, so macros imported without context see it
 
     @app.context_processor
-    def _layout():
+    def _layout() -> dict[str, Any]:
         def asset(filename: str) -> str:
             return url_for("atomshop.static", filename=filename)
 

@@ -54,7 +54,8 @@ def test_atomshop_up_runs_the_three_services_an_order_flows_through_and_ctrl_c_s
         assert created.status_code == 201
         order_id = created.json()["id"]
         for name, kind in (("invoicing", "invoices"), ("shipping", "shipments")):
-            wait_until(lambda: requests.get(f"{urls[name]}/api/{kind}/{order_id}", timeout=2).ok, 20,
+            url = f"{urls[name]}/api/{kind}/{order_id}"
+            wait_until(lambda url=url: requests.get(url, timeout=2).ok, 20,
                        message=f"the {kind[:-1]} of order {order_id}")
         # The status flows back: the order service follows the invoicing and shipping feeds on the ports it was given.
         status_url = f"{urls['order']}/api/orders/{order_id}/status"

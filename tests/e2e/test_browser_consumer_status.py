@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 
@@ -10,7 +10,8 @@ from tests.browser import follow, screenshot
 from tests.support import ServiceProcess, free_port, wait_until
 
 
-def test_poll_now_against_an_unreachable_feed_says_why_and_the_panel_keeps_the_error(browser_page, tmp_path, output_dir):
+def test_poll_now_against_an_unreachable_feed_says_why_and_the_panel_keeps_the_error(browser_page, tmp_path,
+                                                                                    output_dir):
     dead_port = free_port()  # nothing listens there
     env = {"DATABASE_URL": "", "POLL_INTERVAL": "0", "ORDER_FEED_URL": f"http://127.0.0.1:{dead_port}/feed"}
     with ServiceProcess("invoicing_service", tmp_path / "invoicing", env=env) as invoicing:
@@ -31,7 +32,7 @@ def test_an_entry_that_keeps_failing_shows_up_as_a_dead_letter_in_the_panel(brow
         # An entry no handler can use, written straight into the order feed's log (the API would refuse it).
         with sqlite3.connect(tmp_path / "order" / "data" / "order.db") as db:
             db.execute("INSERT INTO notifications (position, event_type, created, document) VALUES (1, ?, ?, ?)",
-                       ("OrderCreated", datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" "),
+                       ("OrderCreated", datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" "),
                         '{"id": 1, "customer": "<b>not an object</b>"}'))
         assert requests.get(order.url + "/health", timeout=5).json()["feed_position"] == 1
         page = browser_page

@@ -22,7 +22,8 @@ SAMPLE = """{% extends "atomshop/base.html" %}{% import "atomshop/ui.html" as ui
 {{ ui.error_summary(form) }}
 <form method="post" novalidate>
   <fieldset><legend>Shipping address</legend>
-    <div class="grid grid--address">{{ ui.field(form.street, class="field--wide") }}{{ ui.field(form.zip) }}{{ ui.field(form.city) }}</div>
+    <div class="grid grid--address">{{ ui.field(form.street, class="field--wide") }}
+      {{- ui.field(form.zip) }}{{ ui.field(form.city) }}</div>
   </fieldset>
   {{ ui.field(form.same) }}
   {{ ui.field(form.item) }}{{ ui.field(form.quantity, hint="1 to 9999") }}
@@ -63,7 +64,8 @@ def sample_site():
             flash("Polled the feed: 3 entries processed.", "success")
         status = {"position": 41, "last_poll": datetime(2026, 5, 1, 12, 0, 0), "poll_interval": 5.0,
                   "last_error": "feed unreachable: connection refused", "feed_url": "http://127.0.0.1:8081/feed",
-                  "dead_letters": [{"position": 7, "entry_id": "urn:atomshop:order:7", "reason": "<b>bad</b> JSON", "attempts": 3}]}
+                  "dead_letters": [{"position": 7, "entry_id": "urn:atomshop:order:7", "reason": "<b>bad</b> JSON",
+                                    "attempts": 3}]}
         return render_template_string(SAMPLE, form=form, page=web.Page([], 2, 160), status=status,
                                       placed=datetime(2026, 5, 1, 11, 59, 3))
 

@@ -49,7 +49,7 @@ def walk_feed(order_url: str, max_pages: int = 100_000) -> list[tuple[int, int]]
         assert len(seen) < max_pages, "too many feed pages"
         seen.add(url)
         page = fetch_page(session, url)
-        pairs.extend(zip(page.positions, page.order_ids))
+        pairs.extend(zip(page.positions, page.order_ids, strict=True))
         url = page.links.get("prev-archive")
     return sorted(pairs)
 
@@ -132,7 +132,7 @@ class FeedWatcher(threading.Thread):
         self.max_seen = 0
         self._stop_event = threading.Event()
 
-    def stop(self) -> "FeedWatcher":
+    def stop(self) -> FeedWatcher:
         self._stop_event.set()
         self.join(30)
         return self
@@ -208,7 +208,7 @@ class ConsumerWatcher(threading.Thread):
         self.last: dict[str, int] = {}
         self._stop_event = threading.Event()
 
-    def stop(self) -> "ConsumerWatcher":
+    def stop(self) -> ConsumerWatcher:
         self._stop_event.set()
         self.join(30)
         return self
@@ -260,7 +260,7 @@ class EffectSampler(threading.Thread):
         self.snapshots: list[frozenset[int]] = []
         self._stop_event = threading.Event()
 
-    def stop(self) -> "EffectSampler":
+    def stop(self) -> EffectSampler:
         self._stop_event.set()
         self.join(60)
         return self

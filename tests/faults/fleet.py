@@ -75,7 +75,7 @@ class Killer(threading.Thread):
     def total(self) -> int:
         return sum(self.kills.values())
 
-    def stop(self) -> "Killer":
+    def stop(self) -> Killer:
         self._stop_event.set()
         self.join(120)
         return self
@@ -110,7 +110,7 @@ class PollHammer(threading.Thread):
         self.error_samples: list[str] = []  # the first 502/503 answers, to say why
         self._stop_event = threading.Event()
 
-    def stop(self) -> "PollHammer":
+    def stop(self) -> PollHammer:
         self._stop_event.set()
         self.join(120)
         return self

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from tests.faults.atom import Entry, Page, paged_feed
 from tests.support import Managed
@@ -93,7 +94,7 @@ class HostileFeedServer(Managed):
             self.hits.clear()
             self.bytes_sent.clear()
 
-    def start(self) -> "HostileFeedServer":
+    def start(self) -> HostileFeedServer:
         self.thread.start()
         return self
 
@@ -201,11 +202,12 @@ def truncated_xml(orders: int = 5) -> dict[str, Raw]:
 def xxe_local_file(secret_path: str, order_id: int = 1) -> dict[str, Page]:
     """An external general entity pointing at a local file, referenced in the title and in the order JSON."""
     doctype = f'<!DOCTYPE feed [<!ENTITY xxe SYSTEM "file://{secret_path}">]>\n'
-    content = ('{"id": %d, "created": "2026-01-01T00:00:00Z", "customer": {"id": 1, "first_name": "&xxe;", '
-               '"last_name": "&xxe;", "email": "a@example.com"}, "shipping_address": {"street": "&xxe;", '
-               '"zip": "1", "city": "&xxe;"}, "billing_address": {"street": "&xxe;", "zip": "1", "city": "&xxe;"}, '
-               '"lines": [{"item": {"id": 1, "name": "&xxe;", "price": "1.00"}, "quantity": 1}], '
-               '"total": "1.00"}') % order_id
+    content = json.dumps({"id": order_id, "created": "2026-01-01T00:00:00Z",
+                          "customer": {"id": 1, "first_name": "&xxe;", "last_name": "&xxe;", "email": "a@example.com"},
+                          "shipping_address": {"street": "&xxe;", "zip": "1", "city": "&xxe;"},
+                          "billing_address": {"street": "&xxe;", "zip": "1", "city": "&xxe;"},
+                          "lines": [{"item": {"id": 1, "name": "&xxe;", "price": "1.00"}, "quantity": 1}],
+                          "total": "1.00"})
     return single_page(Entry(1, order_id, content=content, raw_content=True), doctype=doctype)
 
 
@@ -222,7 +224,7 @@ def xxe_external_dtd(server_url: str) -> dict[str, object]:
 def billion_laughs(order_id: int = 1) -> dict[str, Page]:
     """Nine levels of tenfold entity expansion (3 GB if expanded), referenced in an entry's content."""
     decls = ['<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, 10)]
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
     doctype = "<!DOCTYPE feed [" + "".join(decls) + "]>\n"
     return single_page(Entry(1, order_id, content="&lol9;", raw_content=True), doctype=doctype)
 

@@ -50,7 +50,7 @@ class OrderLoad:
         self.customers = [c["id"] for c in catalogue]
         self.items = [i["id"] for i in requests.get(self.order_url + "/api/items", timeout=10).json()]
 
-    def start(self) -> "OrderLoad":
+    def start(self) -> OrderLoad:
         self.started_at = time.monotonic()
         for n in range(self.threads):
             t = threading.Thread(target=self._run, args=(n,), name=f"order-load-{n}", daemon=True)
@@ -58,7 +58,7 @@ class OrderLoad:
             self._workers.append(t)
         return self
 
-    def join(self, timeout: float = 600.0) -> "OrderLoad":
+    def join(self, timeout: float = 600.0) -> OrderLoad:
         deadline = time.monotonic() + timeout
         for t in self._workers:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -68,7 +68,7 @@ class OrderLoad:
         self.finished_at = time.monotonic()
         return self
 
-    def run(self, timeout: float = 600.0) -> "OrderLoad":
+    def run(self, timeout: float = 600.0) -> OrderLoad:
         return self.start().join(timeout)
 
     def stop(self) -> None:

@@ -80,7 +80,7 @@ class FaultProxy(Managed):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._acceptor.start()
         return self
 
@@ -152,7 +152,7 @@ class FaultProxy(Managed):
                 continue
             try:
                 conn, _ = listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             conn.settimeout(30)
             with self._lock:
@@ -168,7 +168,7 @@ class FaultProxy(Managed):
                 return "reset"
             if self.mode != "mix":
                 return self.mode
-            kinds, weights = zip(*self._weights.items())
+            kinds, weights = zip(*self._weights.items(), strict=True)
             return self.rng.choices(kinds, weights)[0]
 
     def _count(self, kind: str) -> None:
@@ -252,7 +252,7 @@ def _read_request(conn: socket.socket):
     lines = head.decode("latin-1").split("\r\n")
     method, target, _version = lines[0].split(" ", 2)
     headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
-    length = int(dict((k.lower(), v) for k, v in headers).get("content-length", "0") or 0)
+    length = int({k.lower(): v for k, v in headers}.get("content-length", "0") or 0)
     while len(rest) < length:
         chunk = conn.recv(65536)
         if not chunk:

@@ -37,7 +37,7 @@ class Shop:
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
 
-    def start(self) -> "Shop":
+    def start(self) -> Shop:
         for process in self.services.values():
             process.start(wait=False)
         for process in self.services.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -134,7 +135,7 @@ def test_each_service_has_its_own_postgresql_database_created_by_the_init_script
     assert mounts.get("pgdata") == "/var/lib/postgresql/data", "the data must live in a named volume"
     assert "pgdata" in compose["volumes"]
     init_script = next(source for source, target in mounts.items() if target.startswith("/docker-entrypoint-initdb.d/"))
-    created = set(re.findall(r"CREATE DATABASE (\w+)", open(init_script).read()))
+    created = set(re.findall(r"CREATE DATABASE (\w+)", Path(init_script).read_text()))
     assert created == databases
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
 
@@ -147,7 +148,7 @@ def test_nginx_gets_the_repo_template_and_a_value_for_every_placeholder(compose)
                     if target.startswith("/etc/nginx/templates/") and target.endswith(".template"))
     assert template == str(REPO / "deploy" / "nginx" / "atomshop.conf.template")
     environment = nginx["environment"]
-    rendered = render_template(open(template).read(), environment)  # raises on a placeholder without a value
+    rendered = render_template(Path(template).read_text(), environment)  # raises on a placeholder without a value
     for name in SERVICES:
         assert environment[f"{name.upper()}_UPSTREAM"] == f"{name}:8000"
     home = environment["ATOMSHOP_HOME"]
@@ -163,7 +164,8 @@ def test_the_dockerfile_installs_the_project_and_runs_as_a_non_root_user():
     users = [parts[1].strip() for parts in instructions if parts[0] == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image must not run as root"
     # Exactly the locked versions, then the project itself without resolving anything again.
-    assert "pip install --require-hashes -r requirements/run.txt" in dockerfile and "pip install --no-deps ." in dockerfile
+    assert "pip install --require-hashes -r requirements/run.txt" in dockerfile
+    assert "pip install --no-deps ." in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
     assert "deploy" not in ignored, "the gunicorn config lives in deploy/"
@@ -171,7 +173,8 @@ def test_the_dockerfile_installs_the_project_and_runs_as_a_non_root_user():
 
 # What the code reads from the environment (common/config.py, the services, deploy/gunicorn.conf.py).
 # os.environ reads, env_int/env_float, and a followed feed's URL variable (Follow("orders", "ORDER_FEED_URL", …)).
-_ENV_READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|env_(?:int|float)\(|Follow\(\s*["'][^"']+["'],)\s*["']([A-Z][A-Z0-9_]*)["']""")
+_ENV_READ = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|env_(?:int|float)\(|Follow\(\s*["'][^"']+["'],)"""
+                       r"""\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 
 def _variables_the_code_reads() -> set[str]:

@@ -10,8 +10,15 @@ import time
 
 import pytest
 
-from tests.faults.checks import (ConsumerWatcher, EffectSampler, FeedWatcher, check_effects, check_feed,
-                                 wait_for_effects, walk_feed)
+from tests.faults.checks import (
+    ConsumerWatcher,
+    EffectSampler,
+    FeedWatcher,
+    check_effects,
+    check_feed,
+    wait_for_effects,
+    walk_feed,
+)
 from tests.faults.figures import record
 from tests.faults.fleet import CONSUMERS, Fleet, PollHammer, start_all
 from tests.faults.load import OrderLoad
@@ -33,7 +40,7 @@ def database_urls(backend: str, request, tmp_path, shared: bool) -> dict[str, st
         return {name: postgres.create_database() for name in ("order_service", *CONSUMERS)}
     if shared:  # one SQLite file per consumer service, shared by its instances
         return {"order_service": None, **{name: f"sqlite:///{tmp_path / (name + '.db')}" for name in CONSUMERS}}
-    return {name: None for name in ("order_service", *CONSUMERS)}
+    return dict.fromkeys(("order_service", *CONSUMERS))
 
 
 def run_concurrent_orders(fleet: Fleet, orders: int, threads: int) -> dict:

@@ -90,7 +90,7 @@ def test_random_network_faults_never_advance_past_what_was_delivered_and_converg
         time.sleep(3)
         hammer.stop()
         proxy.set_mode("pass")
-        for consumer, resource in zip(consumers, ("invoices", "shipments")):
+        for consumer, resource in zip(consumers, ("invoices", "shipments"), strict=True):
             wait_for_effects(consumer.url, resource, len(load.created), timeout=120)
         stop.set()
         watcher.join(10)
@@ -98,7 +98,8 @@ def test_random_network_faults_never_advance_past_what_was_delivered_and_converg
         assert hammer.failures == [], hammer.failures[:10]
         assert sum(proxy.faults_injected.values()) >= 20, proxy.counts
         feed = check_feed(fleet.order.url, load.created)
-        tallies = [check_effects(c.url, r, load.created) for c, r in zip(consumers, ("invoices", "shipments"))]
+        tallies = [check_effects(c.url, r, load.created)
+                   for c, r in zip(consumers, ("invoices", "shipments"), strict=True)]
         for consumer in consumers:
             assert position(consumer) == len(load.created)
         record("network_faults_random", orders_created=len(load.created), faults_injected=proxy.faults_injected,

@@ -49,7 +49,7 @@ def test_each_order_yields_one_invoice_and_one_shipment_with_its_totals_and_addr
     invoices = requests.get(f"{invoicing.url}/api/invoices", timeout=5).json()
     shipments = requests.get(f"{shipping.url}/api/shipments", timeout=5).json()
     assert [i["order_id"] for i in invoices] == sorted(orders) == [s["order_id"] for s in shipments]
-    for invoice, shipment in zip(invoices, shipments):
+    for invoice, shipment in zip(invoices, shipments, strict=True):
         placed = orders[invoice["order_id"]]
         assert invoice["total"] == placed["total"]
         assert sum(Decimal(line["amount"]) for line in invoice["lines"]) == Decimal(placed["total"])

@@ -1,4 +1,4 @@
-"""deploy/gunicorn.conf.py: background tasks (a consumer's scheduled poller) run once per instance, under real gunicorn."""
+"""deploy/gunicorn.conf.py: background tasks (a consumer's scheduled poller) run once per instance, under gunicorn."""
 from __future__ import annotations
 
 import importlib

@@ -33,7 +33,7 @@ def walk_feed(url):
         root = etree.fromstring(response.content)
         for entry in root.findall(A + "entry"):
             entries.append((int(entry.findtext(POSITION)), json.loads(entry.findtext(A + "content"))))
-        page = next((l.get("href") for l in root.findall(A + "link") if l.get("rel") == "prev-archive"), None)
+        page = next((link.get("href") for link in root.findall(A + "link") if link.get("rel") == "prev-archive"), None)
     return entries
 
 

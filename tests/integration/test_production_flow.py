@@ -1,7 +1,7 @@
 """The whole system in production shape, as compose.yaml runs it: PostgreSQL (a database per service, schemas from
-the services' own migrations), three instances of the order service under gunicorn (it follows feeds too), two instances each of
-invoicing and shipping (`--workers 1`, so one scheduled poller per instance) reading the feed through nginx with
-the repo's config, and every request from the outside going through nginx."""
+the services' own migrations), three instances of the order service under gunicorn (it follows feeds too), two
+instances each of invoicing and shipping (`--workers 1`, so one scheduled poller per instance) reading the feed
+through nginx with the repo's config, and every request from the outside going through nginx."""
 from __future__ import annotations
 
 import re
@@ -102,7 +102,7 @@ def test_each_order_placed_through_the_door_yields_exactly_one_invoice_and_one_s
     invoices, shipments = delivered
 
     assert [i["order_id"] for i in invoices] == sorted(placed) == [s["order_id"] for s in shipments]
-    for invoice, shipment in zip(invoices, shipments):
+    for invoice, shipment in zip(invoices, shipments, strict=True):
         order = placed[invoice["order_id"]]
         assert invoice["total"] == order["total"]
         assert sum(Decimal(line["amount"]) for line in invoice["lines"]) == Decimal(order["total"])
@@ -122,7 +122,7 @@ def test_each_order_placed_through_the_door_yields_exactly_one_invoice_and_one_s
     # the durable counter lives in the tracking row, advanced in the transaction that stores the effect.
     for name in ("invoicing", "shipping"):
         # An instance whose first poll failed (the door not up yet) backs off before it polls again: wait for it.
-        def every_instance_polled():
+        def every_instance_polled(name: str = name):
             health = [requests.get(i.url + "/health", timeout=5).json() for i in services.consumers[name]]
             return health if all(h["polls"] > 0 and h["last_poll"] for h in health) else None
         health = wait_until(every_instance_polled, 30, message=f"every {name} instance to poll successfully")

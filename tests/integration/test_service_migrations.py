@@ -61,7 +61,8 @@ def test_the_history_from_empty_builds_exactly_the_schema_of_the_models(package,
         upgrade(db, migrations_dir(package))
 
         assert version_of(db) == head_of(package)
-        # A model changed without a revision (`python -m common.service.migrate <pkg> revision --autogenerate`) fails here.
+        # A model changed without a revision fails here
+        # (`python -m common.service.migrate <pkg> revision --autogenerate` writes one).
         assert schema_diff(db, metadata_of(package)) == []
     finally:
         db.dispose()

@@ -101,10 +101,10 @@ class FakeFeed:
 from sqlalchemy import Integer, select  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column  # noqa: E402
 
-from common.service.db import Database  # noqa: E402
 from common.feeds.follow.client import FeedClient  # noqa: E402
 from common.feeds.follow.follower import FeedFollower  # noqa: E402
 from common.feeds.follow.tracking import tracking_models  # noqa: E402
+from common.service.db import Database  # noqa: E402
 
 
 class Base(DeclarativeBase):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from common.feeds.follow.client import FeedError
 from common.feeds.follow.poller import Poller
@@ -19,7 +19,7 @@ class FakeFollower:
         self.calls += 1
         if self.failing:
             raise FeedError("connection refused")
-        self.last_poll = datetime.now(timezone.utc)
+        self.last_poll = datetime.now(UTC)
         return 0
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
@@ -210,7 +210,7 @@ class Clock:
 
 @pytest.fixture
 def clock(app):
-    clock = Clock(datetime(2026, 3, 1, 12, 0, 0, 100_000, tzinfo=timezone.utc))
+    clock = Clock(datetime(2026, 3, 1, 12, 0, 0, 100_000, tzinfo=UTC))
     app.extensions[PUBLISHER_KEY].clock = clock
     return clock
 
@@ -256,7 +256,7 @@ def test_if_modified_since_answers_304_for_an_archive_page(client, clock):
     clock.moment += timedelta(minutes=1)
     since = client.get("/feed/pages/1").headers["Last-Modified"]
     assert client.get("/feed/pages/1", headers={"If-Modified-Since": since}).status_code == 304
-    earlier = http_date(datetime(2026, 3, 1, 11, 0, tzinfo=timezone.utc))
+    earlier = http_date(datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
     assert client.get("/feed/pages/1", headers={"If-Modified-Since": earlier}).status_code == 200
 
 

@@ -1,12 +1,20 @@
 """Page arithmetic and validator rules of the paged feed."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from common.feeds.publish.pages import (EPOCH, SETTLE, Page, current_page, http_second, last_modified, not_modified_since,
-                               parse_page_number)
+from common.feeds.publish.pages import (
+    EPOCH,
+    SETTLE,
+    Page,
+    current_page,
+    http_second,
+    last_modified,
+    not_modified_since,
+    parse_page_number,
+)
 
 SIZE = 20
 
@@ -49,7 +57,7 @@ def test_only_canonical_page_numbers_are_accepted(raw, expected):
     assert parse_page_number(raw) == expected
 
 
-T = datetime(2026, 3, 1, 12, 0, 0, 400_000, tzinfo=timezone.utc)
+T = datetime(2026, 3, 1, 12, 0, 0, 400_000, tzinfo=UTC)
 
 
 def test_last_modified_is_the_entrys_own_second_until_that_second_has_settled():

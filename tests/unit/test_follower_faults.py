@@ -59,7 +59,7 @@ def test_a_dtd_with_an_external_entity_is_refused_before_parsing(rsps, tmp_path)
 
 def test_a_billion_laughs_page_is_refused(rsps, tmp_path):
     feed, follower = caught_up_follower(rsps, tmp_path)
-    lol = "".join(f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10 if i else "lol"}">' for i in range(10))
+    lol = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10 if i else "lol"}">' for i in range(10))
     feed.overrides[FEED_URL] = f'<?xml version="1.0"?><!DOCTYPE feed [{lol}]><feed>&lol9;</feed>'
     assert_fails_without_advancing(follower, "DTD")
 

@@ -8,8 +8,18 @@ import responses
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
-from tests.unit.follower_feed import (BASE, FEED_URL, MODELS, FakeFeed, Recorder, effects, entry_xml, make_db,
-                                      make_follower, page_xml)
+from tests.unit.follower_feed import (
+    BASE,
+    FEED_URL,
+    MODELS,
+    FakeFeed,
+    Recorder,
+    effects,
+    entry_xml,
+    make_db,
+    make_follower,
+    page_xml,
+)
 
 
 @pytest.fixture
@@ -39,7 +49,7 @@ def test_an_entry_that_is_not_json_is_retried_then_dead_lettered_and_the_rest_fo
 
 
 def test_a_dead_letter_retried_after_the_cause_is_fixed_stores_its_effect_and_goes_away(rsps, tmp_path):
-    feed = FakeFeed(rsps, size=10, count=3)
+    FakeFeed(rsps, size=10, count=3)
     db, handler = make_db(tmp_path), Recorder(fail_on={2})
     follower = make_follower(db, handler, max_attempts=1)
     assert follower.poll() == 2
@@ -56,11 +66,10 @@ def test_a_dead_letter_retried_after_the_cause_is_fixed_stores_its_effect_and_go
 
 
 def test_an_entry_with_missing_fields_becomes_a_dead_letter(rsps, tmp_path):
-    from invoicing_service.handlers import handle
-    from invoicing_service.models import Base
-    from common.service.db import Database
     from common.feeds.follow.follower import FeedFollower
-    from invoicing_service.models import tracking
+    from common.service.db import Database
+    from invoicing_service.handlers import handle
+    from invoicing_service.models import Base, tracking
     feed = FakeFeed(rsps, size=10, count=2)
     feed.entry_overrides[1] = entry_xml(1, content='{"id": 1, "lines": []}')
     db = Database(f"sqlite:///{tmp_path / 'inv.db'}", Base)

@@ -45,10 +45,14 @@ def test_a_rolled_back_append_leaves_no_gap(db):
     log = NotificationLog(Note)
     with db.write() as session:
         log.append(session, "Thing", {"n": 1})
-    with pytest.raises(RuntimeError):
+
+    def append_then_fail() -> None:
         with db.write() as session:
             log.append(session, "Thing", {"n": 2})
             raise RuntimeError("the unit of work fails after the append")
+
+    with pytest.raises(RuntimeError, match="fails after the append"):
+        append_then_fail()
     with db.write() as session:
         assert log.append(session, "Thing", {"n": 3}).position == 2
 

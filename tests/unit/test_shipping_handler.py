@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from common.service.db import Database
 from common.feeds.follow.client import FeedEntry
+from common.service.db import Database
 from shipping_service.handlers import handle
 from shipping_service.models import Base, Shipment, ShipmentLine
 from tests.unit.follower_feed import order_document
@@ -30,7 +30,8 @@ def test_an_order_becomes_a_shipment_to_its_shipping_address_without_prices(db):
         handle(s, entry(doc))
     with db.read() as s:
         shipment = s.get(Shipment, 9).to_json()
-    assert shipment == {"schema_version": 1, "order_id": 9, "state": "pending", "customer": doc["customer"], "shipping_address": doc["shipping_address"],
+    assert shipment == {"schema_version": 1, "order_id": 9, "state": "pending", "customer": doc["customer"],
+                        "shipping_address": doc["shipping_address"],
                         "lines": [{"item": {"id": 3, "name": "Widget"}, "quantity": 4}],
                         "order_url": "http://orders.test/api/orders/9"}
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 from flask import Flask, render_template_string
@@ -42,7 +42,8 @@ def app():
 
     @app.get("/")
     def home():
-        return render_template_string('{% extends "atomshop/base.html" %}{% block content %}<h1>Home</h1>{% endblock %}')
+        return render_template_string('{% extends "atomshop/base.html" %}'
+                                      '{% block content %}<h1>Home</h1>{% endblock %}')
 
     @app.route("/form", methods=["GET", "POST"])
     def form():
