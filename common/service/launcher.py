@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from common.service.config import data_dir
@@ -26,15 +27,61 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_services(host: str, ports: dict[str, int], env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
-    """Start each installed service as `python -m <package>` and return the processes."""
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for package, _ in SERVICES:
-        if importlib.util.find_spec(package) is None or importlib.util.find_spec(package + ".__main__") is None:
-            continue
-        cmd = [sys.executable, "-m", package, "--host", host, "--port", str(ports[package])]
-        procs[package] = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
-    return procs
+def _command(package: str, host: str, port: int) -> list[str] | None:
+    """`python -m <package> --host H --port P`, or None when that service is not installed."""
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec(package + ".__main__") is None:
+        return None
+    return [sys.executable, "-m", package, "--host", host, "--port", str(port)]
+
+
+def start_service(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start one service process that dies with the launcher."""
+    return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
+
+
+def describe_exit(package: str, returncode: int) -> str:
+    """How a service ended, for people: "order_service was killed by SIGKILL", "… exited with status 3"."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"{package} was killed by {name}"
+    return f"{package} exited with status {returncode}"
+
+
+class Restarts:
+    """When a service that died may start again: after 1 s, doubling per quick death, at most 30 s.
+
+    A service that stayed up for RESET_AFTER seconds counts as healthy again: its next death waits 1 s.
+    """
+
+    FIRST, MAX, RESET_AFTER = 1.0, 30.0, 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.delay: dict[str, float] = {}
+        self.started: dict[str, float] = {}
+        self.due: dict[str, float] = {}
+
+    def started_now(self, package: str) -> None:
+        self.started[package] = self.clock()
+        self.due.pop(package, None)
+
+    def died(self, package: str) -> float:
+        """Schedule a restart of `package`; returns the wait in seconds."""
+        now = self.clock()
+        if now - self.started.get(package, now) >= self.RESET_AFTER:
+            self.delay.pop(package, None)
+        wait = self.delay.get(package, self.FIRST)
+        self.delay[package] = min(self.MAX, wait * 2)
+        self.due[package] = now + wait
+        return wait
+
+    def ready(self) -> list[str]:
+        """The services whose restart is due now."""
+        now = self.clock()
+        return [package for package, at in self.due.items() if at <= now]
 
 
 def stop_services(procs: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -82,23 +129,37 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    procs = start_services(args.host, ports, env)
+    commands = {package: cmd for package, _ in SERVICES
+                if (cmd := _command(package, args.host, ports[package])) is not None}
+    restarts = Restarts()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for package, cmd in commands.items():
+        procs[package] = start_service(cmd, env)
+        restarts.started_now(package)
     print(f"atomshop: data in {env['ATOMSHOP_DATA_DIR']}", flush=True)
     for package, proc in procs.items():
         print(f"  {package.replace('_', ' '):18} http://{args.host}:{ports[package]}/  (pid {proc.pid})", flush=True)
+    print("A service that stops is started again (after 1 s, up to 30 s when it keeps failing); "
+          "the others keep running.", flush=True)
     print("Ctrl-C stops all services.", flush=True)
-    rc = 0
     while not stopping:
         for package, proc in procs.items():
-            if proc.poll() is not None:
-                print(f"atomshop: {package} exited with status {proc.returncode}; stopping the others", file=sys.stderr)
-                stopping, rc = True, 1
+            if proc.returncode is None and proc.poll() is not None:
+                wait = restarts.died(package)
+                print(f"atomshop: {describe_exit(package, proc.returncode)}; starting it again in {wait:g} s; "
+                      "the others keep running", file=sys.stderr, flush=True)
+        for package in restarts.ready():
+            if stopping:
                 break
+            procs[package] = start_service(commands[package], env)
+            restarts.started_now(package)
+            print(f"atomshop: {package} started again (pid {procs[package].pid}) at "
+                  f"http://{args.host}:{ports[package]}/", flush=True)
         time.sleep(0.2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop_services(procs)
     print("atomshop: all services stopped.", flush=True)
-    return rc
+    return 0
 
 
 if __name__ == "__main__":

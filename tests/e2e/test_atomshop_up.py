@@ -76,3 +76,45 @@ def test_atomshop_up_runs_the_three_services_an_order_flows_through_and_ctrl_c_s
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_a_killed_service_is_reported_by_its_signal_and_started_again_while_the_others_keep_running(tmp_path):
+    ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
+    env = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL")}
+    env.update(ATOMSHOP_DATA_DIR=str(tmp_path / "data"), POLL_INTERVAL="0.5")
+    cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
+        [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+    log_path = tmp_path / "up.log"
+    with open(log_path, "w") as log:
+        up = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+
+    def healthy(name):
+        try:
+            return requests.get(urls[name] + "/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+    try:
+        wait_until(lambda: all(healthy(n) for n in urls), 60, message="the three services to be healthy")
+        assert "started again" in log_path.read_text()  # the banner says what happens to one that stops
+        before = _children(up.pid)
+        order_pid = next(p for p in before if "order_service" in open(f"/proc/{p}/cmdline").read())
+        os.kill(order_pid, signal.SIGKILL)
+
+        wait_until(lambda: "order_service was killed by SIGKILL" in log_path.read_text(), 10,
+                   message="the launcher to report the kill")
+        wait_until(lambda: healthy("order"), 30, message="the order service to be started again")
+        after = _children(up.pid)
+        assert order_pid not in after and len(after) == 3
+        assert set(before) - {order_pid} <= set(after), "the other services were restarted too"
+        assert healthy("invoicing") and healthy("shipping") and up.poll() is None
+
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=30)
+        assert up.returncode == 0
+        assert not [pid for pid in after if _alive(pid)], "a service outlived atomshop up"
+        assert "all services stopped" in log_path.read_text()
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
