@@ -28,7 +28,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _own_metrics_dir = tempfile.mkdtemp(prefix="atomshop-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 
-from common.service.cli import BACKGROUND_KEY, run_shutdown_hooks  # noqa: E402
+from common.service.cli import BACKGROUND_KEY, quiet_idle_logs, run_shutdown_hooks  # noqa: E402
 from common.service.logs import configure_logging, restyle  # noqa: E402
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -58,6 +58,7 @@ def on_starting(server):
     """Logging in LOG_FORMAT for the apps and gunicorn alike; an empty metrics folder (values of a previous run
     would be added to this one's)."""
     configure_logging()
+    quiet_idle_logs()
     for name in ("gunicorn.error", "gunicorn.access"):
         restyle(logging.getLogger(name))
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -32,6 +33,27 @@ class KeepAliveHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
 
 
+class _NotModifiedToDebug(logging.Filter):
+    """Werkzeug's access line of a 304 (an idle follower's poll) becomes DEBUG: shown only when asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) >= 2 and str(args[-2]) == "304":
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_idle_logs() -> None:
+    """An idle service prints nothing: the scheduler's per-run lines, 304 access lines and Alembic's start-up
+    chatter go below INFO (warnings and errors still show)."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _NotModifiedToDebug) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(_NotModifiedToDebug())
+
+
 def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: list[str] | None = None) -> int:
     """Build the app from the environment and serve it until SIGINT/SIGTERM (or run a subcommand)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -43,6 +65,7 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     args = parser.parse_args(argv)
     try:
         configure_logging(prog)
+        quiet_idle_logs()
         app = create_app()
     except ConfigError as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)

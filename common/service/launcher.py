@@ -6,6 +6,7 @@ import ctypes
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from common.service.config import data_dir
 # (package, default port); each follower is told where the feeds it follows are.
 SERVICES = [("order_service", 8081), ("invoicing_service", 8082), ("shipping_service", 8083)]
 STOP_GRACE_SECONDS = 10
+READY_TIMEOUT_SECONDS = 30
 
 
 def _die_with_parent() -> None:
@@ -37,6 +39,18 @@ def _command(package: str, host: str, port: int) -> list[str] | None:
 def start_service(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start one service process that dies with the launcher."""
     return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
+
+
+def _wait_listening(host: str, ports: list[int], procs: dict[str, subprocess.Popen], timeout: float) -> None:
+    """Return once every port accepts connections, a service has exited, or `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    waiting = list(ports)
+    while waiting and time.monotonic() < deadline and all(p.poll() is None for p in procs.values()):
+        try:
+            with socket.create_connection((host, waiting[0]), timeout=0.5):
+                waiting.pop(0)
+        except OSError:
+            time.sleep(0.1)
 
 
 def describe_exit(package: str, returncode: int) -> str:
@@ -136,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     for package, cmd in commands.items():
         procs[package] = start_service(cmd, env)
         restarts.started_now(package)
+    # The banner comes once every service listens, so their start-up lines do not push it away.
+    _wait_listening(args.host, [ports[p] for p in procs], procs, READY_TIMEOUT_SECONDS)
     print(f"atomshop: data in {env['ATOMSHOP_DATA_DIR']}", flush=True)
     for package, proc in procs.items():
         print(f"  {package.replace('_', ' '):18} http://{args.host}:{ports[package]}/  (pid {proc.pid})", flush=True)
