@@ -10,7 +10,7 @@ from common.service.choreography import OrderReactions, require, rfc3339
 from common.service.publishing import Publish
 from common.service.storage import AddressColumns, OrderRecords, transition
 from invoicing_service.feed import PUBLISH
-from invoicing_service.models import Invoice, InvoiceLine
+from invoicing_service.models import Invoice, InvoiceLine, invoice_number
 
 
 def cancel_invoice(session: Session, publish: Publish, cancellation: OrderCancelled) -> None:
@@ -23,7 +23,7 @@ def cancel_invoice(session: Session, publish: Publish, cancellation: OrderCancel
 
 INVOICES = OrderRecords(
     Invoice, InvoiceLine,
-    record=lambda order: {"total": order.total, **AddressColumns.address_values(order.billing_address)},
+    record=lambda order: {"number": invoice_number(order.created, order.id), "total": order.total, **AddressColumns.address_values(order.billing_address)},
     line=lambda line: {"price": line.item.price, "amount": line.amount})
 REACTIONS = OrderReactions(INVOICES, PUBLISH, INVOICE_ISSUED, cancel_invoice)
 EVENT_TYPES = REACTIONS.event_types

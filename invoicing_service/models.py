@@ -9,7 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts import InvoiceDocument
 from common.contracts.money import format_money
-from common.feeds import ArchivePageMixin, NotificationMixin, tracking_models
+from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, Money
@@ -24,6 +24,8 @@ class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
 
     __tablename__ = "invoices"
     order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # The invoice's own number, e.g. INV-2026-000003 (the order's year and id); NULL on invoices issued before it.
+    number: Mapped[str | None] = mapped_column(String(32))
     total: Mapped[Decimal] = mapped_column(Money)
     order_url: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
@@ -35,9 +37,20 @@ class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     def to_json(self) -> dict:
         """The invoice document, checked by its published model."""
         return InvoiceDocument.model_validate({
-            "order_id": self.order_id, "state": self.state, "customer": self.customer_json(),
+            "order_id": self.order_id, "number": self.display_number, "state": self.state, "customer": self.customer_json(),
             "billing_address": self.address_json(), "lines": [line.to_json() for line in self.lines],
             "total": format_money(self.total), "order_url": self.order_url}).model_dump(mode="json")
+
+
+    @property
+    def display_number(self) -> str:
+        """The invoice number; invoices issued before numbers existed show their order id alone."""
+        return self.number or f"INV-{self.order_id:06d}"
+
+
+def invoice_number(created: str, order_id: int) -> str:
+    """INV-<year of the order>-<order id, six digits>: unique because order ids are."""
+    return f"INV-{created[:4]}-{order_id:06d}"
 
 
 class InvoiceLine(Base):
@@ -61,6 +74,10 @@ class Notification(NotificationMixin, Base):
 
 class ArchivePage(ArchivePageMixin, Base):
     """The invoicing feed's full archive pages, rendered once."""
+
+
+class FeedOrigin(FeedOriginMixin, Base):
+    """When the invoicing feed began (one row): the date the feed carries while it has no entries."""
 
 
 tracking = tracking_models(Base)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from common.contracts.orders import ADDRESS_MAX
 from common.feeds import tracking_models
 from common.feeds.publish.archive import ArchivePageMixin
-from common.feeds.publish.log import NotificationMixin, UTCDateTime
+from common.feeds.publish.log import FeedOriginMixin, NotificationMixin, UTCDateTime
 from common.service.db import service_metadata
 
 
@@ -106,3 +106,7 @@ class OrderStatus(Base):
 
 
 tracking = tracking_models(Base)
+
+
+class FeedOrigin(FeedOriginMixin, Base):
+    """When the order feed began (one row): the date the feed carries while it has no entries."""

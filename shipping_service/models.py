@@ -7,7 +7,7 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts import ShipmentDocument
-from common.feeds import ArchivePageMixin, NotificationMixin, tracking_models
+from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn
@@ -58,6 +58,10 @@ class Notification(NotificationMixin, Base):
 
 class ArchivePage(ArchivePageMixin, Base):
     """The shipping feed's full archive pages, rendered once."""
+
+
+class FeedOrigin(FeedOriginMixin, Base):
+    """When the shipping feed began (one row): the date the feed carries while it has no entries."""
 
 
 tracking = tracking_models(Base)

@@ -6,8 +6,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from common.contracts.base import Contract, Document, Timestamp, check_total
-from common.contracts.fields import MONEY_MAX, Money, OrderId, Url, at_most, explained
+from common.contracts.base import Contract, Document, SchemaVersion, Timestamp, check_total
+from common.contracts.fields import MONEY_MAX, Money, OrderId, Url, XmlText, at_most, explained
 from common.contracts.orders import LINES_MAX, QUANTITY_MAX, Address, Customer, Item, OrderTotal, PositiveQuantity
 
 INVOICE_ISSUED = "InvoiceIssued"
@@ -34,7 +34,10 @@ class InvoiceDocument(Document):
     """The invoice document: what `GET /api/invoices/<order_id>` returns and an InvoiceIssued entry carries."""
 
     model_config = ConfigDict(title=INVOICE_ISSUED)
+    schema_version: SchemaVersion = 2  # 2: "number"
     order_id: OrderId
+    # The invoice's own number, e.g. INV-2026-000003 (schema version 2).
+    number: Annotated[str, XmlText(32)] | None = None
     state: InvoiceState
     customer: Customer
     billing_address: Address

@@ -13,9 +13,9 @@ from common.feeds.follow.poller import Poller
 from common.feeds.follow.tracking import TrackingModels, tracking_models
 from common.feeds.publish.archive import ArchivePageMixin
 from common.feeds.publish.atom import FeedSpec
-from common.feeds.publish.log import NotificationMixin
+from common.feeds.publish.log import FeedOriginMixin, NotificationMixin
 from common.feeds.publish.publisher import FeedPublisher
 from common.feeds.uow import UnitOfWork
 
-__all__ = ["ArchivePageMixin", "BatchHandler", "FeedClient", "FeedEntry", "FeedError", "FeedFollower", "FeedPublisher",
-           "FeedSpec", "Handler", "NotificationMixin", "Poller", "TrackingModels", "UnitOfWork", "tracking_models"]
+__all__ = ["ArchivePageMixin", "BatchHandler", "FeedClient", "FeedEntry", "FeedError", "FeedFollower", "FeedOriginMixin",
+           "FeedPublisher", "FeedSpec", "Handler", "NotificationMixin", "Poller", "TrackingModels", "UnitOfWork", "tracking_models"]

@@ -5,6 +5,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -19,6 +20,7 @@ from common.feeds.follow.errors import FollowerHalted, PassRunning
 from common.feeds.follow.tracking import rfc3339
 from common.service.cli import BACKGROUND_KEY
 from common.service.config import env_float
+from common.service.outage import problem_sentence
 from common.service.security import same_origin_path
 
 log = logging.getLogger(__name__)
@@ -96,13 +98,27 @@ def halted_reason(f: FeedFollower) -> str | None:
     return halted["reason"] if halted else None
 
 
+def problem(f: ServiceFollower) -> str | None:
+    """The follower's trouble in one sentence for people (None when there is none); last_error keeps the detail."""
+    if not f.last_error:
+        return None
+    if f.failing_since is None:  # the pass worked; one entry keeps failing and is being retried
+        return f"An entry of {f.title} keeps failing and is being retried; the entries after it wait."
+    return problem_sentence(f.title, f.feed_url, f.last_error, f.failing_since, f.poller.status())
+
+
 def follower_status(f: ServiceFollower) -> dict[str, Any]:
     """Everything /health and the status panel show about one follower."""
-    status: dict[str, Any] = {"consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll),
-              "last_error": f.last_error, "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls,
-              "failed_polls": f.failures, "poller": f.poller.status()}
+    status: dict[str, Any] = {
+        "consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll), "problem": problem(f),
+        "last_error": f.last_error, "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls,
+        "failed_polls": f.failures, "poller": f.poller.status()}
     try:
-        status.update(f.stats())
+        stats = f.stats()
+        stored_poll = stats.pop("last_poll", None)  # the last poll before a restart, or by another instance
+        if stored_poll is not None and (f.last_poll is None or _aware(stored_poll) > f.last_poll):
+            status["last_poll"] = rfc3339(stored_poll)
+        status.update(stats)
         status["dead_letters"] = f.dead_letters()
     except SQLAlchemyError as exc:  # stay up and say so
         status.update(position=None, database_error=f"{type(exc).__name__}: {exc}")
@@ -111,11 +127,16 @@ def follower_status(f: ServiceFollower) -> dict[str, Any]:
     status["caught_up"] = f.caught_up
     if halted:
         status["reason"] = halted["reason"]
+        status["problem"] = f"Following {f.title} is halted: {halted['reason']}"
         status["what_to_do"] = (f"Find the position in {f.feed_url} from which to resume, then run "
                                 f"`{current_app.config['SERVICE_NAME']}-service reset-position --feed {f.feed_url} "
                                 "--to <position>` (the service may keep running).")
     status.update(_lag(f, status.get("position")))
     return status
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _lag(f: FeedFollower, position: int | None) -> dict[str, Any]:
@@ -149,8 +170,8 @@ def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
             return None, (202, f"a pass over {f.title} is still running; ask again later")
         except FollowerHalted as exc:
             return None, (409, f"following {f.title} is halted: {exc}")
-        except FeedError as exc:
-            return None, (502, f"{f.title} could not be read: {exc}")
+        except FeedError:
+            return None, (502, problem(f) or f"{f.title} could not be read")
         except SQLAlchemyError as exc:
             return None, (503, f"the database is not available: {type(exc).__name__}: {exc}")
     return processed, None
@@ -161,7 +182,7 @@ def poll() -> ResponseReturnValue:
     """Poll the feeds now and answer when done."""
     processed, error = _poll()
     if error is not None:
-        return json_error(*error)
+        return json_error(*error, detail=_detail())
     first = current_app.extensions[FOLLOWER_KEY]
     return jsonify({"processed": processed, "position": first.stats()["position"], "last_error": first.last_error,
                     "caught_up": all(f.caught_up is not False for f in followers())})
@@ -172,12 +193,20 @@ def poll_now() -> BaseResponse:
     """The "Poll now" button: poll, say what happened, back to the page it came from."""
     processed, error = _poll()
     if error is not None:
-        flash(f"Poll failed: {error[1]}", "error")
+        flash(f"Poll failed. {error[1]}", "error")
     else:
         titles = " and ".join(f.title for f in followers())
-        noun = "order(s)" if [f.name for f in followers()] == ["orders"] else "entries"
-        flash(f"Polled {titles}: {processed} new {noun} handled.", "success")
+        flash(f"Polled {titles}: {_entries(processed or 0)} handled.", "success")
     return redirect(_back())
+
+
+def _entries(count: int) -> str:
+    return "no new entry" if count == 0 else "1 new entry" if count == 1 else f"{count} new entries"
+
+
+def _detail() -> str | None:
+    """The technical text of the first failing follower (for the JSON error's "detail")."""
+    return next((f.last_error for f in followers() if f.failing_since is not None), None)
 
 
 @bp.get("/api/dead-letters")

@@ -85,7 +85,12 @@ def _followers() -> tuple[dict[str, Any], list[str]]:
     status = consumer_status()
     status.pop("status", None)
     status.pop("service", None)
+    # One dead-letter key: "dead_letters", the number waiting now (the tracking record's running total,
+    # "dead_lettered", stays in the tracking record, not here).
     status["dead_letters"] = len(status.get("dead_letters", ()))
+    status.pop("dead_lettered", None)
+    for feed in status.get("feeds", {}).values():
+        feed.pop("dead_lettered", None)
     problems = [f"follower {name} ({s['feed_url']}): halted: {s.get('reason') or ''}"
                 for name, s in status["feeds"].items() if s.get("state") == "halted"]
     return status, problems

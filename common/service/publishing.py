@@ -28,6 +28,7 @@ class Publish:
     spec: FeedSpec
     documents: dict[str, type[BaseModel]] = field(default_factory=dict)  # event type → model of its content
     archive: type | None = None  # an ArchivePageMixin table: archive pages rendered once, kept for every process
+    origin: type | None = None  # a FeedOriginMixin table: when the feed began, the date of an empty feed
 
     def append(self, session: Session, event_type: str, document: Any) -> Any:
         """Add an entry in the caller's unit of work (the one holding the effect it records), its document checked
@@ -36,10 +37,11 @@ class Publish:
         return NotificationLog(self.model).append(session, event_type, checked)
 
 
-def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, creation: str) -> FeedSpec:
+def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, creation: str,
+                  html_path: str | None = None) -> FeedSpec:
     """The FeedSpec of a feed whose entries are each about one resource, `document[key]` its id: the resource's
     `creation` entry is `tag:…:<noun>/<id>`, a later one `tag:…:<noun>/<id>/<EventType>`; each links to
-    `<api_path><id>`, the resource's current document."""
+    `<api_path><id>`, the resource's current document. `html_path`: the feed's page for people, if it has one."""
     tag = "tag:atomshop.example,2026:"
 
     def entry_id(event_type: str, document: dict[str, Any]) -> str:
@@ -52,7 +54,7 @@ def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, c
 
     return FeedSpec(feed_id=f"{tag}feed/{name}", title=f"atomshop {name}", author=f"atomshop {service} service",
                     entry_id=entry_id, entry_title=entry_title,
-                    entry_path=lambda _event_type, document: f"{api_path}{document[key]}")
+                    entry_path=lambda _event_type, document: f"{api_path}{document[key]}", html_path=html_path)
 
 
 def publish_config() -> dict[str, Any]:
@@ -63,7 +65,8 @@ def publish_config() -> dict[str, Any]:
 def init_app(app: Flask, db: UnitOfWork, publish: Publish) -> FeedPublisher:
     """Serve the service's feed at /feed and its documents' schemas at /schemas/<EventType>.json."""
     publisher = FeedPublisher(publish.model, publish.spec, page_size=app.config["FEED_PAGE_SIZE"],
-                              cache_pages=app.config["FEED_CACHE_PAGES"], archive_model=publish.archive)
+                              cache_pages=app.config["FEED_CACHE_PAGES"], archive_model=publish.archive,
+                              origin_model=publish.origin)
     publisher.init_app(app, db)
     app.extensions.setdefault(SHUTDOWN_KEY, []).append(publisher.close)  # answer held long polls at once
     app.extensions[SCHEMAS_KEY] = {name: json_schema(model, name) for name, model in publish.documents.items()}

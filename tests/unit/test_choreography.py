@@ -29,7 +29,7 @@ def test_an_order_is_invoiced_and_prepared_and_the_order_service_hears_both_from
     [(event_type, invoice)] = shop.feed_events("invoicing")
     assert event_type == "InvoiceIssued"
     assert invoice == shop.client("invoicing").get(f"/api/invoices/{order_id}").get_json()
-    assert invoice["state"] == "issued" and invoice["schema_version"] == 1
+    assert invoice["state"] == "issued" and invoice["schema_version"] == 2 and invoice["number"].startswith("INV-")
     assert types(shop.feed_events("shipping")) == ["ShipmentPrepared"]
 
 

@@ -71,18 +71,22 @@ def test_health_shows_feed_position_last_poll_and_counters(client, feed):
 def test_an_unreachable_feed_answers_502_and_shows_in_health(tmp_path):
     app = create_invoicing({"ORDER_FEED_URL": FEED_URL})
     with responses.RequestsMock() as rsps:
-        rsps.add(responses.GET, FEED_URL, body=requests.ConnectionError("Connection refused"))
+        rsps.add(responses.GET, FEED_URL, body=requests.ConnectionError(ConnectionRefusedError(111, "refused")))
         response = app.test_client().post("/poll")
-    assert response.status_code == 502 and "cannot connect" in response.get_json()["error"]
+    assert response.status_code == 502 and "connection refused" in response.get_json()["detail"]
+    assert re.fullmatch(r"The order feed at http://orders\.test/feed is not answering \(connection refused\) "
+                        r"since \d\d:\d\d:\d\d UTC; next try in 5 s\.", response.get_json()["error"])
     health = app.test_client().get("/health").get_json()
-    assert health["status"] == "ok" and "cannot connect" in health["last_error"]
+    assert health["status"] == "ok" and "connection refused" in health["last_error"]
+    assert health["problem"] == response.get_json()["error"]
 
 
 def test_a_broken_feed_answers_502(client):
     with responses.RequestsMock() as rsps:
         rsps.add(responses.GET, FEED_URL, body="<feed><entry>")
         response = client.post("/poll")
-    assert response.status_code == 502 and "ill-formed" in response.get_json()["error"]
+    assert response.status_code == 502 and "ill-formed" in response.get_json()["detail"]
+    assert "cannot be read (a page is not well-formed XML)" in response.get_json()["error"]
 
 
 def test_dead_letters_are_listed_shown_and_can_be_retried(app, client, feed):
@@ -135,7 +139,7 @@ def test_the_poll_now_button_is_csrf_protected_and_polls(app, client, feed):
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     response = client.post("/poll-now", data={"csrf_token": token}, headers={"Referer": "http://localhost/"})
     assert response.status_code == 302 and response.headers["Location"] == "/"
-    assert "5 new order(s) handled" in client.get("/").get_data(as_text=True)
+    assert "Polled the order feed: 5 new entries handled." in client.get("/").get_data(as_text=True)
 
 
 def test_behind_the_front_door_poll_now_leads_back_to_the_page_under_the_prefix(app, client, feed):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_date
 
 from common.feeds.publish.publisher import PUBLISHER_KEY
 from order_service import create_app
@@ -268,14 +268,28 @@ def test_if_none_match_takes_precedence_over_if_modified_since(client, clock):
     assert response.status_code == 200
 
 
-def test_an_empty_feed_is_a_valid_current_page(client):
+def test_an_empty_feed_is_a_valid_current_page_dated_when_the_feed_began_across_restarts(app, client, tmp_path):
+    before = datetime.now(UTC).replace(microsecond=0)
     response = client.get("/feed")
     assert response.status_code == 200
     assert_valid_atom(response.data)
     links, entries, archive = parse(response.data)
     assert entries == [] and not archive and "prev-archive" not in links
     assert response.headers["Cache-Control"] == "public, max-age=2"
-    assert response.headers["Last-Modified"] == "Thu, 01 Jan 1970 00:00:00 GMT"
+    updated = etree.fromstring(response.data).findtext(f"{A}updated")
+    assert datetime.fromisoformat(updated) >= before  # not 1970: when this feed began
+    assert parse_date(response.headers["Last-Modified"]) >= before - timedelta(seconds=1)
+    restarted = create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"], "FEED_PAGE_SIZE": SIZE})
+    again = restarted.test_client().get("/feed")
+    assert etree.fromstring(again.data).findtext(f"{A}updated") == updated
+    assert again.headers["ETag"] == response.headers["ETag"]
+
+
+def test_the_feed_links_its_page_for_people(client):
+    feed = etree.fromstring(client.get("/feed").data)
+    html = [link.get("href") for link in feed.findall(f"{A}link")
+            if link.get("rel") == "alternate" and link.get("type") == "text/html"]
+    assert html == ["http://localhost/feed/view"]
 
 
 def test_hostile_strings_are_escaped_in_the_xml_and_intact_in_the_json(client):

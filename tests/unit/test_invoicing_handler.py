@@ -34,8 +34,8 @@ def test_an_order_becomes_an_invoice_with_amounts_and_the_order_total(db):
     with db.read() as s:
         invoice = s.get(Invoice, 7).to_json()
     assert invoice == {
-        "schema_version": 1, "order_id": 7, "state": "issued", "customer": doc["customer"],
-        "billing_address": doc["billing_address"],
+        "schema_version": 2, "order_id": 7, "number": "INV-2026-000007", "state": "issued",
+        "customer": doc["customer"], "billing_address": doc["billing_address"],
         "lines": [{"item": {"id": 3, "name": "Widget", "price": "19.99"}, "quantity": 3, "amount": "59.97"},
                   {"item": {"id": 4, "name": "Gadget", "price": "0.10"}, "quantity": 5, "amount": "0.50"}],
         "total": "60.47", "order_url": "http://orders.test/api/orders/7"}

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 GROUP_PAGES = 25  # pages handled in one transaction when the batch handler takes them whole
 PAGES_PER_PASS = 1000  # going forward; the rest waits for the next pass
 MAX_BACK_PAGES = 20_000  # walking back to the position (a first catch-up of 400 000 entries at 20 a page)
+RECORD_POLL_EVERY = 10.0  # seconds: an idle follower stores its last poll time at most this often
 
 
 class FeedFollower:
@@ -84,9 +85,11 @@ class FeedFollower:
         self._stopping = threading.Event()
         # Fetches (and parses) the next page while this one is handled: network and database overlap.
         self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"follow-{consumer_name}")
-        self.last_poll: datetime | None = None  # last successful poll
+        self.last_poll: datetime | None = None  # last successful poll (stored too: stats()["last_poll"])
+        self._recorded: datetime | None = None  # when last_poll was last stored
         self.last_error: str | None = None
         self.caught_up: bool | None = None  # whether the last pass reached the end of the feed
+        self.failing_since: datetime | None = None  # first failure of the current run of failed polls
         self.polls = 0
         self.failures = 0
         # The feed's head as last seen, the lag behind it, and listeners told what each pass did (metrics, logs).
@@ -144,6 +147,7 @@ class FeedFollower:
                 return 0  # what it handled is committed; a request cut short is no failure of the feed
             self.gate.ended(0, exc)
             self.failures += 1
+            self.failing_since = self.failing_since or utcnow()
             self.last_error = str(exc) if isinstance(exc, (FeedError, FollowerHalted)) else \
                 f"{type(exc).__name__}: {exc}"
             log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error,
@@ -151,8 +155,9 @@ class FeedFollower:
             self._report(started, 0)
             raise
         self.gate.ended(handled, None)
-        self.last_poll = utcnow()
+        self._record_poll(utcnow(), handled)
         self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
+        self.failing_since = None
         self._report(started, handled)
         return handled
 
@@ -179,6 +184,16 @@ class FeedFollower:
         """`extra=` for log records: structured logs carry the feed and the position."""
         return {"feed": self.feed_url, "consumer": self.name,
                 "position": self._state.position if self._state else None}
+
+    def _record_poll(self, moment: datetime, handled: int) -> None:
+        """Remember a successful pass; stored durably when it handled entries, else at most every 10 s."""
+        self.last_poll = moment
+        if handled or self._recorded is None or (moment - self._recorded).total_seconds() >= RECORD_POLL_EVERY:
+            try:
+                self.tracking.record_poll(moment)
+                self._recorded = moment
+            except Exception as exc:  # the pass did succeed: a busy database only delays this note
+                log.warning("%s: could not store the time of the last poll: %s", self.name, exc)
 
     def _pass(self, long_poll: float = 0) -> int:
         self._check_stop()

@@ -63,6 +63,8 @@ class TrackingMixin(TableMixin):
     handled: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     dead_lettered: Mapped[int] = mapped_column(Integer, default=0)
+    # When a pass last ended without error, so a restarted service can still say when it last polled.
+    last_poll: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DeadLetterMixin(TableMixin):
@@ -208,16 +210,22 @@ class TrackingStore:
                 halted_reason=None, halted_at=None, retry_position=None, retry_attempts=0, retry_reason=None))
         return old
 
+    def record_poll(self, moment: datetime) -> None:
+        """Store the time of a successful pass (a plain UPDATE: the position is not touched)."""
+        T = self.model
+        with self.db.write() as session:
+            session.execute(update(T).where(T.consumer == self.consumer).values(last_poll=moment))
+
     def stats(self) -> dict[str, Any]:
         """Position and durable counters, for /health."""
         with self.db.read() as session:
             row = session.get(self.model, self.consumer)
             if row is None:
                 return {"position": 0, "handled": 0, "skipped": 0, "dead_lettered": 0, "retrying": None,
-                        "halted": None}
+                        "halted": None, "last_poll": None}
             return {"position": row.position, "handled": row.handled, "skipped": row.skipped,
                     "halted": ({"reason": row.halted_reason, "since": rfc3339(row.halted_at)}
                                if row.halted_reason else None),
-                    "dead_lettered": row.dead_lettered,
+                    "dead_lettered": row.dead_lettered, "last_poll": row.last_poll,
                     "retrying": ({"position": row.retry_position, "attempts": row.retry_attempts,
                                   "reason": row.retry_reason} if row.retry_position else None)}

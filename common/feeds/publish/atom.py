@@ -19,7 +19,7 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"
 ATOMSHOP_NS = "tag:atomshop.example,2026:ns/feed"
 
 # Part of every page's entity tag: bump it whenever a change here alters the bytes of a page.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the feed links its page for people (FeedSpec.html_path)
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
@@ -48,6 +48,7 @@ class FeedSpec:
     entry_id: Callable[[str, Any], str]
     entry_title: Callable[[str, Any], str]
     entry_path: Callable[[str, Any], str]  # path of the document's own resource, relative to the service root
+    html_path: str | None = None  # a page showing the feed to people (link rel="alternate" type="text/html")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ def render_page(spec: FeedSpec, links: PageLinks, archive: bool, updated: dateti
     fg.generator("atomshop")  # feedgen's default names its own version, which would change the bytes on upgrade
     fg.link(href=links.self_url, rel="self", type="application/atom+xml")
     fg.link(href=links.current_url, rel="current", type="application/atom+xml")
+    if spec.html_path:
+        fg.link(href=root_url + spec.html_path.lstrip("/"), rel="alternate", type="text/html")
     if links.prev_archive:
         fg.link(href=links.prev_archive, rel="prev-archive", type="application/atom+xml")
     if links.next_archive:
@@ -114,7 +117,8 @@ def render_template(spec: FeedSpec, links: PageLinks, archive: bool, updated: da
     body = render_page(spec, links, archive, updated, rows, ROOT)
     page_links = 2 + bool(links.prev_archive) + bool(links.next_archive)
     # Only an attribute can hold a placeholder, so any extra one comes from an event type (a category term).
-    if body.count(_ROOT_BYTES) != len(rows) or body.count(_LINK_ROOT_BYTES) != page_links:
+    root_links = len(rows) + bool(spec.html_path)  # each entry's document, and the page for people
+    if body.count(_ROOT_BYTES) != root_links or body.count(_LINK_ROOT_BYTES) != page_links:
         raise ValueError(f"an event type on this page contains a root placeholder ({ROOT!r} or {LINK_ROOT!r})")
     return body
 

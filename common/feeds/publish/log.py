@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Integer, String, Table, Text, insert, select, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -54,6 +55,17 @@ class NotificationMixin(TableMixin):
     event_type: Mapped[str] = mapped_column(String(100))
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     document: Mapped[str] = mapped_column(Text)
+
+
+class FeedOriginMixin(TableMixin):
+    """One row saying when the feed began: the `updated` and Last-Modified of a feed with no entries yet."""
+
+    @declared_attr.directive
+    def __tablename__(cls) -> str:
+        return "feed_origin"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def dumps(document: Any) -> str:
@@ -131,6 +143,20 @@ class NotificationLog:
         """Time of the notification at `position`, or None if there is none (yet)."""
         m = self.model
         return session.scalar(select(m.created).where(m.position == position))
+
+    def origin(self, session: Session, model: type[FeedOriginMixin]) -> datetime:
+        """When the feed began, stored in `model` (a FeedOriginMixin table) on first use: the first entry's time
+        when there is one (a feed older than this table), else now. Every later call returns the same time."""
+        found = session.scalar(select(model.created).where(model.id == 1))
+        if found is not None:
+            return found
+        first = self.created_at(session, 1)
+        try:
+            with session.begin_nested():
+                session.add(model(id=1, created=first or self.clock()))
+        except IntegrityError:
+            pass  # another instance stored it first
+        return session.scalars(select(model.created).where(model.id == 1)).one()
 
     def between(self, session: Session, first: int, last: int) -> list[NotificationMixin]:
         """Notifications first…last, newest first."""

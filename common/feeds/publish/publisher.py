@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, fill, render_template
 from common.feeds.publish.head import FeedHead, Head, watch_for
-from common.feeds.publish.log import NotificationLog, NotificationMixin, utcnow
+from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin, utcnow
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
 from common.feeds.publish.notify import AppendListener, AppendSignal
 from common.feeds.publish.pages import (
@@ -76,8 +76,11 @@ class FeedPublisher:
     """Publishes one notification log as a paged feed (RFC 5005) and appends to it."""
 
     def __init__(self, model: type[NotificationMixin], spec: FeedSpec, page_size: int = 20, cache_pages: int = 256,
-                 clock: Callable[[], datetime] = utcnow, archive_model: type[ArchivePageMixin] | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, archive_model: type[ArchivePageMixin] | None = None,
+                 origin_model: type[FeedOriginMixin] | None = None) -> None:
         self.log = NotificationLog(model, clock)
+        self.origin_model = origin_model  # a FeedOriginMixin table: without it an empty feed dates from 1970
+        self.origin: datetime | None = None  # when the feed began (set by init_app)
         self.archive_model = archive_model  # an ArchivePageMixin table: full pages rendered once, for all processes
         self.archives: ArchiveStore | None = None  # set by init_app
         self.spec = spec
@@ -133,6 +136,9 @@ class FeedPublisher:
         self.signal.subscribe(lambda _head: head.changed())  # whatever wakes long polls refreshes the head
         if self.archive_model is not None:
             self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION)
+        if self.origin_model is not None:
+            with db.write() as session:
+                self.origin = self.log.origin(session, self.origin_model)
         app.extensions[PUBLISHER_KEY] = self
         app.register_blueprint(self.blueprint(), url_prefix=url_prefix)
 
@@ -174,14 +180,14 @@ class FeedPublisher:
 
     def _respond_current(self, newest: Head, template: Callable[[Page, datetime | None], bytes]) -> Response:
         page = current_page(newest[0] if newest else 0, self.page_size)
-        updated = newest[1] if newest else None
+        updated = newest[1] if newest else self.origin
         return self._respond(page, updated, CURRENT_CACHE_CONTROL, lambda: template(page, updated))
 
     def _matches(self, newest: Head) -> bool:
         """Whether the request's If-None-Match names the current page at this head."""
         page = current_page(newest[0] if newest else 0, self.page_size)
         etag = entity_tag(FORMAT_VERSION, request.url_root, page.size, page.number, page.last,
-                          newest[1] if newest else None)
+                          newest[1] if newest else self.origin)
         return request.if_none_match.contains_weak(etag)
 
     def _current_once(self, page: Page, updated: datetime | None) -> bytes:
