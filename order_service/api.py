@@ -10,6 +10,7 @@ from sqlalchemy import select
 from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.db import get_db
 from common.service.security import accepts_feed_token
+from common.service.web import link_header, paginate
 from order_service.models import Customer, Item, Order
 from order_service.orders import (
     InvalidOrder,
@@ -43,6 +44,16 @@ def customers():
 def items():
     with get_db().read() as session:
         return jsonify([item_document(i) for i in session.scalars(select(Item).order_by(Item.id))])
+
+
+@bp.get("/orders")
+def orders():
+    """The orders, newest first, PER_PAGE a page (?page=n); Link headers name the first, last, prev and next."""
+    with get_db().read() as session:
+        page = paginate(session, select(Order).order_by(Order.id.desc()), current_app.config.get("API_PER_PAGE", 50))
+        response = jsonify([order_document(o) for o in page.items])
+    response.headers["Link"] = link_header(page)
+    return response
 
 
 @bp.get("/orders/<id:order_id>")

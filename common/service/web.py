@@ -109,6 +109,14 @@ def paginate(session: Session, stmt: Select[Any], per_page: int = PER_PAGE) -> P
     return page
 
 
+def link_header(page: Page) -> str:
+    """RFC 8288 Link header of a paged list: rel first, prev, next, last as absolute ?page= URLs."""
+    base = request.base_url
+    rels = [("first", 1), ("prev", page.number - 1 if page.has_prev else None),
+            ("next", page.number + 1 if page.has_next else None), ("last", page.pages)]
+    return ", ".join(f'<{base}?page={number}>; rel="{rel}"' for rel, number in rels if number)
+
+
 def money(value: object) -> str:
     """A money amount as a decimal string with two places ('42.00'), whatever type it arrives as."""
     if value is None or value == "":

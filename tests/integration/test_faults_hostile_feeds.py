@@ -152,7 +152,7 @@ def test_poison_entries_are_dead_lettered_after_bounded_retries_and_unknown_type
         statuses.append(status)
         assert status == 200 and seconds < 5, (status, body)
     state = health(consumer)
-    assert state["dead_lettered"] == 2 and state["dead_letters"] == 2 and state["skipped"] == 1
+    assert state["dead_letters"] == 2 and "dead_lettered" not in state and state["skipped"] == 1
     assert state["handled"] == 7 and state["last_error"] is None, state
     invoices = requests.get(consumer.url + "/api/invoices", timeout=10).json()
     assert [i["order_id"] for i in invoices] == [1, 2, 3, 4, 8, 10]

@@ -126,7 +126,7 @@ def test_each_order_placed_through_the_door_yields_exactly_one_invoice_and_one_s
             health = [requests.get(i.url + "/health", timeout=5).json() for i in services.consumers[name]]
             return health if all(h["polls"] > 0 and h["last_poll"] for h in health) else None
         health = wait_until(every_instance_polled, 30, message=f"every {name} instance to poll successfully")
-        assert {(h["position"], h["handled"], h["dead_lettered"]) for h in health} == {(len(placed), len(placed), 0)}
+        assert {(h["position"], h["handled"], h["dead_letters"]) for h in health} == {(len(placed), len(placed), 0)}
 
 
 def test_the_consumers_poll_through_the_cache_not_the_order_service(system, delivered):

@@ -5,6 +5,7 @@ import json
 from decimal import Decimal
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from common.service.db import Database
@@ -206,3 +207,23 @@ def test_an_id_beyond_64_bits_is_rejected_with_422_not_a_server_error(db_url, cl
                                   "/api/orders/0"])
 def test_an_order_id_no_database_can_hold_answers_404(client, path):
     assert client.get(path).status_code == 404
+
+
+def test_orders_are_listed_newest_first_in_pages_linked_by_link_headers(tmp_path):
+    client = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}",
+                         "API_PER_PAGE": 2}).test_client()
+    empty = client.get("/api/orders")
+    assert empty.status_code == 200 and empty.get_json() == []
+    ids = [client.post("/api/orders", json=order_body()).get_json()["id"] for _ in range(5)]
+    first = client.get("/api/orders")
+    assert [o["id"] for o in first.get_json()] == ids[::-1][:2]
+    assert first.get_json()[0] == client.get(f"/api/orders/{ids[-1]}").get_json()
+    links = requests.utils.parse_header_links(first.headers["Link"])
+    assert {link["rel"]: link["url"] for link in links} == {
+        "first": "http://localhost/api/orders?page=1", "next": "http://localhost/api/orders?page=2",
+        "last": "http://localhost/api/orders?page=3"}
+    last = client.get("/api/orders?page=3")
+    assert [o["id"] for o in last.get_json()] == [ids[0]]
+    assert 'rel="prev"' in last.headers["Link"] and 'rel="next"' not in last.headers["Link"]
+    assert client.get("/api/orders?page=4").status_code == 404
+    assert client.get("/api/orders?page=x").status_code == 400

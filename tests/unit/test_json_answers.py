@@ -1,0 +1,36 @@
+"""Every service's JSON answers end with a newline, and /health reads the same way on every service."""
+from __future__ import annotations
+
+import pytest
+
+from invoicing_service.app import create_app as create_invoicing
+from order_service import create_app as create_order
+from shipping_service.app import create_app as create_shipping
+
+SERVICES = {"order": create_order, "invoicing": create_invoicing, "shipping": create_shipping}
+
+
+@pytest.fixture(params=sorted(SERVICES))
+def client(request, tmp_path):
+    app = SERVICES[request.param]({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                   "ORDER_FEED_URL": "http://127.0.0.1:9/feed", "POLL_INTERVAL": 0})
+    return app.test_client()
+
+
+@pytest.mark.parametrize("method,path", [("get", "/health"), ("get", "/api/nope"), ("put", "/api/orders"),
+                                         ("get", "/api/orders"), ("get", "/api/invoices"),
+                                         ("get", "/api/shipments"), ("get", "/api/dead-letters")])
+def test_json_answers_end_with_a_newline(client, method, path):
+    response = getattr(client, method)(path)
+    if response.mimetype == "application/json":
+        assert response.data.endswith(b"\n"), (path, response.data[-20:])
+
+
+def test_health_starts_with_status_and_service_and_has_one_dead_letter_key(client):
+    health = client.get("/health").get_json()
+    assert list(health)[:2] == ["status", "service"]
+    assert "dead_lettered" not in health and "dead_lettered" not in str(health.get("feeds", {}))
+    if "consumer" in health:
+        assert health["dead_letters"] == 0
+        keys = list(health)
+        assert keys.index("last_poll") < keys.index("problem") < keys.index("last_error")
