@@ -4,7 +4,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from order_service import views
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,12 @@ def init_app(app: Flask) -> None:
             if name.lower() != "content-type":
                 response.headers[name] = value
         return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        if request.endpoint == "views.create_order":  # keep what was typed into the order form
+            return views.form_again_after_csrf_error()
+        return _http_error(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, FieldList, Form, FormField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, StopValidation, ValidationError
 
 from common.contracts.fields import has_xml_illegal
 from common.contracts.orders import ADDRESS_MAX, QUANTITY_MAX, QUANTITY_MIN
@@ -19,8 +19,17 @@ def xml_safe(form, field) -> None:
         raise ValidationError("Contains a character that is not allowed (a control character).")
 
 
-def _address_field(label: str) -> StringField:
-    return StringField(label, validators=[DataRequired("Required."), Length(max=ADDRESS_MAX), xml_safe])
+def whole_number(form, field) -> None:
+    """A quantity that is not a whole number gets one error saying what is wanted, not one per rule."""
+    if field.process_errors:
+        field.errors[:] = []
+        raise StopValidation(f"Must be a whole number from {QUANTITY_MIN} to {QUANTITY_MAX}.")
+
+
+def _address_field(kind: str, label: str) -> StringField:
+    # The description names the address too: the error summary at the top says "Billing street: Required."
+    return StringField(label, description=f"{kind} {label if label.startswith('ZIP') else label.lower()}",
+                       validators=[DataRequired("Required."), Length(max=ADDRESS_MAX), xml_safe])
 
 
 class LineForm(Form):
@@ -28,21 +37,21 @@ class LineForm(Form):
 
     item_id = SelectField("Item", coerce=int, validate_choice=True)
     quantity = IntegerField("Quantity", default=1, validators=[
-        InputRequired("Required."),
+        whole_number, InputRequired("Required."),
         NumberRange(QUANTITY_MIN, QUANTITY_MAX, f"Must be from {QUANTITY_MIN} to {QUANTITY_MAX}.")])
 
 
 class OrderForm(FlaskForm):
     customer_id = SelectField("Customer", coerce=int)
-    shipping_street = _address_field("Street")
-    shipping_zip = _address_field("ZIP code")
-    shipping_city = _address_field("City")
+    shipping_street = _address_field("Shipping", "Street")
+    shipping_zip = _address_field("Shipping", "ZIP code")
+    shipping_city = _address_field("Shipping", "City")
     # Not in the contract: a form posted without it keeps working. When ticked the server copies the shipping
     # address over the billing one (in the browser, JavaScript does it and hides the billing fields).
     same_as_shipping = BooleanField("Billing address is the same as the shipping address")
-    billing_street = _address_field("Street")
-    billing_zip = _address_field("ZIP code")
-    billing_city = _address_field("City")
+    billing_street = _address_field("Billing", "Street")
+    billing_zip = _address_field("Billing", "ZIP code")
+    billing_city = _address_field("Billing", "City")
     lines = FieldList(FormField(LineForm), min_entries=1)
     add_line = SubmitField("Add line")
     submit = SubmitField("Place order")

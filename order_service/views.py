@@ -71,6 +71,17 @@ def create_order():
     return _render_form(form, 422)
 
 
+EXPIRED_FORM = ("The form had expired or came without its security token, so nothing was stored. "
+                "Your entries are kept below: check them and press Place order again.")
+
+
+def form_again_after_csrf_error():
+    """A form post whose CSRF token is missing or expired: the form again, as typed, saying to submit again."""
+    form = OrderForm()  # bound to the posted fields, with a fresh token
+    form.form_errors.append(EXPIRED_FORM)
+    return _render_form(form, 400)
+
+
 @bp.get("/orders/<id:order_id>")
 def order(order_id: int):
     with get_db().read() as session:

@@ -145,3 +145,31 @@ def test_behind_the_front_door_every_link_keeps_the_prefix(app, client):
         for link in re.findall(r'(?:href|src|action)="([^"#][^"]*)"', page):
             if not link.startswith("data:"):
                 assert link.startswith(("/order/", "/invoicing/", "/shipping/")), f"{path} links {link}"
+
+
+def test_billing_errors_name_the_billing_address_and_a_fractional_quantity_gets_one_error(client):
+    page = client.post("/orders", data={**FORM, "lines-0-quantity": "2.5"}).get_data(as_text=True)
+    summary = re.search(r'<div class="error-summary".*?</div>', page, re.S).group(0)
+    assert "Billing street: Required." in summary and "Billing ZIP code: Required." in summary
+    assert "Billing city: Required." in summary
+    assert summary.count("Line 1, quantity") == 1 and "whole number from 1 to 9999" in summary
+    errors = re.search(r'<ul class="errors" id="lines-0-quantity-errors">.*?</ul>', page, re.S).group(0)
+    assert errors.count("<li>") == 1
+
+
+def test_a_form_post_without_a_valid_csrf_token_shows_the_form_again_with_what_was_typed(tmp_path):
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'orders.db'}"})
+    client = app.test_client()
+    for token in ({}, {"csrf_token": "expired-or-forged"}):
+        response = client.post("/orders", data={**FORM, **token})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400
+        assert "press Place order again" in page and "security token" in page
+        assert field_value(page, "shipping_street") == "1 Main St"
+        assert (selected(page, "lines-2-item_id"), field_value(page, "lines-2-quantity")) == ("4", "7")
+        fresh = field_value(page, "csrf_token")
+        assert fresh and fresh != token.get("csrf_token")
+        assert orders_stored(app) == 0
+    # The fresh token in that page works: submitting again places the order.
+    again = client.post("/orders", data={**FORM, "same_as_shipping": "y", "csrf_token": fresh})
+    assert again.status_code == 303 and orders_stored(app) == 1

@@ -64,8 +64,9 @@
         if (out) out.textContent = money(price * q);
       }
     });
+    // Like the server: no total until every line has an item and a valid quantity.
     form.querySelectorAll("[data-order-total]").forEach(function (el) {
-      el.textContent = money(total) + (complete ? "" : " so far");
+      el.textContent = complete ? money(total) : "–";
     });
   }
 
