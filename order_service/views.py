@@ -123,8 +123,11 @@ def feed_view():
         page = Page(asked or current.number, publisher.page_size, last_position)
         entries = [(row, _document(row.document)) for row in publisher.log.between(session, page.first, page.last)]
     atom_url = url_for("feed.page", raw=str(page.number)) if page.is_archive else url_for("feed.current")
+    # Pretty-printed for reading, the same JSON a consumer parses (the raw text when it is not a JSON object).
+    newest_json = (json.dumps(entries[0][1], indent=2, ensure_ascii=False) if entries and entries[0][1]
+                   else entries[0][0].document if entries else "")
     return render_template("orders/feed.html", page=page, entries=entries, atom_url=atom_url,
-                           current_number=current.number)
+                           current_number=current.number, newest_json=newest_json)
 
 
 def consumer_poll_interval() -> float:

@@ -142,6 +142,12 @@ def when(value: datetime | str | float | None) -> Markup:
         value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
+def email(address) -> Markup:
+    """An e-mail address that a narrow column breaks before "@" or "." only, never inside a word."""
+    parts = [escape(part) for part in re.split(r"(?=[@.])", str(address or ""))]
+    return Markup('<span class="email">{}</span>').format(Markup("<wbr>").join(parts))
+
+
 def page_url(number: int) -> str:
     """This page's URL with ?page=number: host-relative and under the proxy prefix, so it stays in this service."""
     return f"{request.script_root}{request.path}?page={number}"
@@ -160,6 +166,7 @@ def init_app(app: Flask, service: str, title: str) -> None:
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")
     app.add_template_filter(http_link, "http_link")  # links from elsewhere: http(s) only (ui.link)
+    app.add_template_filter(email, "email")
     app.add_template_global(page_url, "page_url")  # a global, so macros imported without context see it
 
     @app.context_processor
