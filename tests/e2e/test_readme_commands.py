@@ -1,0 +1,57 @@
+"""README's commands, run as written against a real `atomshop up` (its ports swapped for free ones)."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import requests
+
+from tests.support import free_port, wait_until
+from tests.unit.test_docs import ROOT, shell_blocks
+
+DEFAULT_PORTS = {"order": 8081, "invoicing": 8082, "shipping": 8083}
+
+
+def test_readme_try_it_commands_work_as_written_against_atomshop_up(tmp_path):
+    """Each `curl` block of README runs in bash against `atomshop up`, its ports swapped for free ones."""
+    blocks = [b for b in shell_blocks((ROOT / "README.md").read_text()) if "curl" in b]
+    assert blocks, "README has no curl examples any more"
+    ports = {name: free_port() for name in DEFAULT_PORTS}
+    env = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL", "POLL_INTERVAL")}
+    env["ATOMSHOP_DATA_DIR"] = str(tmp_path / "data")
+    cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
+        [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+    log_path = tmp_path / "up.log"
+    with open(log_path, "w") as log:
+        up = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        wait_until(lambda: "Ctrl-C stops all services" in log_path.read_text(), 60, message="atomshop up's banner")
+        for name, port in ports.items():
+            wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok, 30,
+                       message=f"{name} to be healthy")
+        outputs = []
+        for block in blocks:
+            script = block
+            for name, default in DEFAULT_PORTS.items():
+                script = script.replace(f"127.0.0.1:{default}", f"127.0.0.1:{ports[name]}")
+            result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                                    timeout=60, cwd=tmp_path)
+            assert result.returncode == 0, f"README block failed:\n{script}\n{result.stderr}"
+            outputs.append(result.stdout)
+        text = "\n".join(outputs)
+        # What the README says each command shows.
+        assert "HTTP/1.1 304" in text, "the conditional GET did not answer 304"
+        assert "HTTP/1.1 201" in text and "Location: /api/orders/1" in text
+        assert re.search(r'Link: <http://127\.0\.0\.1:\d+/api/orders\?page=1>; rel="first"', text)
+        assert '"processed":' in text and '"problem":null' in text
+        assert '"order_id":1' in text and '"number":"INV-' in text
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
