@@ -170,7 +170,7 @@ def test_a_body_over_one_mebibyte_gets_413_as_json(db_url, client):
 
 def test_unknown_orders_and_methods_get_json_errors(client):
     for path, method, status in [("/api/orders/999", "get", 404), ("/api/orders/abc", "get", 404),
-                                 ("/api/nothing", "get", 404), ("/api/orders", "get", 405),
+                                 ("/api/nothing", "get", 404), ("/api/orders", "put", 405),
                                  ("/api/orders/1", "delete", 405)]:
         response = getattr(client, method)(path)
         assert response.status_code == status
