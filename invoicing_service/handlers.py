@@ -23,7 +23,8 @@ def cancel_invoice(session: Session, publish: Publish, cancellation: OrderCancel
 
 INVOICES = OrderRecords(
     Invoice, InvoiceLine,
-    record=lambda order: {"number": invoice_number(order.created, order.id), "total": order.total, **AddressColumns.address_values(order.billing_address)},
+    record=lambda order: {"number": invoice_number(order.created, order.id), "total": order.total,
+                           **AddressColumns.address_values(order.billing_address)},
     line=lambda line: {"price": line.item.price, "amount": line.amount})
 REACTIONS = OrderReactions(INVOICES, PUBLISH, INVOICE_ISSUED, cancel_invoice)
 EVENT_TYPES = REACTIONS.event_types
