@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # (pattern in the technical text, what it means for people, whether the other side answered at all)
 _CAUSES = [
@@ -34,8 +34,8 @@ def short_cause(technical: str) -> tuple[str, bool]:
 
 def clock_time(moment: datetime) -> str:
     """10:02:13 UTC (a date in front when it is not today)."""
-    moment = moment.astimezone(timezone.utc)
-    today = datetime.now(timezone.utc).date()
+    moment = moment.astimezone(UTC)
+    today = datetime.now(UTC).date()
     return moment.strftime("%H:%M:%S UTC" if moment.date() == today else "%Y-%m-%d %H:%M:%S UTC")
 
 

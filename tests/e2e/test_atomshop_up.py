@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 
@@ -98,7 +99,7 @@ def test_a_killed_service_is_reported_by_its_signal_and_started_again_while_the_
         wait_until(lambda: all(healthy(n) for n in urls), 60, message="the three services to be healthy")
         assert "started again" in log_path.read_text()  # the banner says what happens to one that stops
         before = _children(up.pid)
-        order_pid = next(p for p in before if "order_service" in open(f"/proc/{p}/cmdline").read())
+        order_pid = next(p for p in before if "order_service" in Path(f"/proc/{p}/cmdline").read_text())
         os.kill(order_pid, signal.SIGKILL)
 
         wait_until(lambda: "order_service was killed by SIGKILL" in log_path.read_text(), 10,

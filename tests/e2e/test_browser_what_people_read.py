@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import requests
 
@@ -66,8 +67,8 @@ def test_an_outage_under_atomshop_up_reads_as_one_sentence_and_the_last_poll_sur
 
         # 1. Kill the order service. The launcher is paused meanwhile (SIGSTOP), so the outage lasts until we
         # let it go on (SIGCONT); then it reports the kill and starts the order service again.
-        order_pid = next(p for p in map(int, open(f"/proc/{up.pid}/task/{up.pid}/children").read().split())
-                         if "order_service" in open(f"/proc/{p}/cmdline").read())
+        children = Path(f"/proc/{up.pid}/task/{up.pid}/children").read_text().split()
+        order_pid = next(p for p in map(int, children) if "order_service" in Path(f"/proc/{p}/cmdline").read_text())
         os.kill(up.pid, signal.SIGSTOP)
         os.kill(order_pid, signal.SIGKILL)
         try:

@@ -30,7 +30,7 @@ def test_readme_try_it_commands_work_as_written_against_atomshop_up(tmp_path):
     try:
         wait_until(lambda: "Ctrl-C stops all services" in log_path.read_text(), 60, message="atomshop up's banner")
         for name, port in ports.items():
-            wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok, 30,
+            wait_until(lambda port=port: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok, 30,
                        message=f"{name} to be healthy")
         outputs = []
         for block in blocks:
@@ -45,7 +45,7 @@ def test_readme_try_it_commands_work_as_written_against_atomshop_up(tmp_path):
         assert re.search(r'Link: <http://127\.0\.0\.1:\d+/api/orders\?page=1>; rel="first"', text)
         assert '"processed":' in text and '"problem":null' in text
         assert '"order_id":1' in text and '"number":"INV-' in text
-        secured = [out for block, out in zip(blocks, outputs) if "ADMIN_PASSWORD=" in block]
+        secured = [out for block, out in zip(blocks, outputs, strict=True) if "ADMIN_PASSWORD=" in block]
         for out in secured:  # README's Security block: the token opened the feed, the password the API
             assert "<feed" in out and '"first_name":"Ada"' in out, out[:500]
     finally:

@@ -22,7 +22,7 @@ NOT_RUN = {
 def _contract_terms(text: str) -> set[str]:
     """Every route ("GET /feed") and environment variable ("POLL_INTERVAL") the contract names in backticks."""
     terms = set(re.findall(r"`((?:GET|POST|PUT|DELETE) /[^`\s]*)", text))
-    terms |= {name for name in re.findall(r"`([A-Z][A-Z0-9_]{3,})`", text)}
+    terms |= set(re.findall(r"`([A-Z][A-Z0-9_]{3,})`", text))
     return terms
 
 

@@ -8,17 +8,16 @@ INV-<year of the order>-<order id, six digits>, set when the invoice is issued (
 before this revision keep NULL: their year is not stored, and the pages show INV-<order id> for them.
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = 'e15_invoice_number'
-down_revision: Union[str, Sequence[str], None] = 'e15_last_poll'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = 'e15_last_poll'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
