@@ -37,10 +37,10 @@ class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     def to_json(self) -> dict:
         """The invoice document, checked by its published model."""
         return InvoiceDocument.model_validate({
-            "order_id": self.order_id, "number": self.display_number, "state": self.state, "customer": self.customer_json(),
+            "order_id": self.order_id, "number": self.display_number, "state": self.state,
+            "customer": self.customer_json(),
             "billing_address": self.address_json(), "lines": [line.to_json() for line in self.lines],
             "total": format_money(self.total), "order_url": self.order_url}).model_dump(mode="json")
-
 
     @property
     def display_number(self) -> str:
