@@ -68,6 +68,7 @@ def test_a_billion_laughs_page_is_refused(rsps, tmp_path):
     (requests.exceptions.ConnectTimeout("connect timed out"), "timed out"),
     (requests.exceptions.ReadTimeout("read timed out"), "timed out"),
     (requests.exceptions.ConnectionError("Connection refused"), "cannot connect"),
+    (requests.exceptions.ConnectionError(ConnectionRefusedError(111, "refused")), "connection refused"),
     (requests.exceptions.ChunkedEncodingError("IncompleteRead(10 bytes read, 90 more expected)"), "cut short"),
 ])
 def test_network_failures_raise_a_feed_error_naming_the_cause(tmp_path, error, match):
