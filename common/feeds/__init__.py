@@ -17,5 +17,6 @@ from common.feeds.publish.log import FeedOriginMixin, NotificationMixin
 from common.feeds.publish.publisher import FeedPublisher
 from common.feeds.uow import UnitOfWork
 
-__all__ = ["ArchivePageMixin", "BatchHandler", "FeedClient", "FeedEntry", "FeedError", "FeedFollower", "FeedOriginMixin",
-           "FeedPublisher", "FeedSpec", "Handler", "NotificationMixin", "Poller", "TrackingModels", "UnitOfWork", "tracking_models"]
+__all__ = ["ArchivePageMixin", "BatchHandler", "FeedClient", "FeedEntry", "FeedError", "FeedFollower",
+           "FeedOriginMixin", "FeedPublisher", "FeedSpec", "Handler", "NotificationMixin", "Poller", "TrackingModels",
+           "UnitOfWork", "tracking_models"]

@@ -41,7 +41,7 @@ def start_service(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes
     return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
 
 
-def _wait_listening(host: str, ports: list[int], procs: dict[str, subprocess.Popen], timeout: float) -> None:
+def _wait_listening(host: str, ports: list[int], procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
     """Return once every port accepts connections, a service has exited, or `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
     waiting = list(ports)
@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     print("Ctrl-C stops all services.", flush=True)
     while not stopping:
         for package, proc in procs.items():
-            if proc.returncode is None and proc.poll() is not None:
+            if proc.returncode is None and (returncode := proc.poll()) is not None:
                 wait = restarts.died(package)
-                print(f"atomshop: {describe_exit(package, proc.returncode)}; starting it again in {wait:g} s; "
+                print(f"atomshop: {describe_exit(package, returncode)}; starting it again in {wait:g} s; "
                       "the others keep running", file=sys.stderr, flush=True)
         for package in restarts.ready():
             if stopping:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 # (pattern in the technical text, what it means for people, whether the other side answered at all)
 _CAUSES = [
@@ -39,7 +40,7 @@ def clock_time(moment: datetime) -> str:
     return moment.strftime("%H:%M:%S UTC" if moment.date() == today else "%Y-%m-%d %H:%M:%S UTC")
 
 
-def next_try(poller_status: dict | None) -> str:
+def next_try(poller_status: dict[str, Any] | None) -> str:
     """When the scheduled poller tries again: "next try in 20 s", or how to try when nothing is scheduled."""
     if not poller_status or not poller_status.get("interval"):
         return "scheduled polls are off: press Poll now to try again"
@@ -48,7 +49,7 @@ def next_try(poller_status: dict | None) -> str:
 
 
 def problem_sentence(title: str, feed_url: str, technical: str | None, since: datetime | None,
-                     poller_status: dict | None) -> str | None:
+                     poller_status: dict[str, Any] | None) -> str | None:
     """"The order feed at http://… is not answering (connection refused) since 10:02:13 UTC; next try in 20 s."
     None when there is no problem to tell."""
     if not technical:

@@ -142,7 +142,7 @@ def when(value: datetime | str | float | None) -> Markup:
         value.isoformat(timespec="seconds"), value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-def email(address) -> Markup:
+def email(address: object) -> Markup:
     """An e-mail address that a narrow column breaks before "@" or "." only, never inside a word."""
     parts = [escape(part) for part in re.split(r"(?=[@.])", str(address or ""))]
     return Markup('<span class="email">{}</span>').format(Markup("<wbr>").join(parts))

@@ -17,7 +17,7 @@ def client(request, tmp_path):
     return app.test_client()
 
 
-@pytest.mark.parametrize(("method", "path"), [("get", "/health"), ("get", "/api/nope"), ("put", "/api/orders"),
+@pytest.mark.parametrize("method, path", [("get", "/health"), ("get", "/api/nope"), ("put", "/api/orders"),
                                          ("get", "/api/orders"), ("get", "/api/invoices"),
                                          ("get", "/api/shipments"), ("get", "/api/dead-letters")])
 def test_json_answers_end_with_a_newline(client, method, path):

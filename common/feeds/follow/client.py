@@ -182,7 +182,8 @@ class FeedClient:
 def _refused(exc: BaseException) -> bool:
     """Whether a ConnectionRefusedError lies under `exc` (requests wraps urllib3's error, which wraps the socket's):
     nothing listens there, the likeliest outage and the one a person can act on."""
-    seen, todo = set(), [exc]
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
     while todo and len(seen) < 12:
         current = todo.pop()
         if id(current) in seen:
