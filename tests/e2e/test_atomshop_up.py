@@ -97,7 +97,9 @@ def test_a_killed_service_is_reported_by_its_signal_and_started_again_while_the_
             return False
     try:
         wait_until(lambda: all(healthy(n) for n in urls), 60, message="the three services to be healthy")
-        assert "started again" in log_path.read_text()  # the banner says what happens to one that stops
+        # The banner (printed once all three listen) says what happens to one that stops.
+        wait_until(lambda: "Ctrl-C stops all services" in log_path.read_text(), 30, message="the banner")
+        assert "is started again" in log_path.read_text()
         before = _children(up.pid)
         order_pid = next(p for p in before if "order_service" in Path(f"/proc/{p}/cmdline").read_text())
         os.kill(order_pid, signal.SIGKILL)
