@@ -12,7 +12,7 @@ from common.contracts.money import format_money
 from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
-from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, Money
+from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, ItemLineColumns, Money
 
 
 class Base(DeclarativeBase):
@@ -53,14 +53,10 @@ def invoice_number(created: str, order_id: int) -> str:
     return f"INV-{created[:4]}-{order_id:06d}"
 
 
-class InvoiceLine(Base):
+class InvoiceLine(ItemLineColumns, Base):
     __tablename__ = "invoice_lines"
     order_id: Mapped[int] = mapped_column(ForeignKey("invoices.order_id"), primary_key=True)
-    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(Integer)
-    item_name: Mapped[str] = mapped_column(Text)
     price: Mapped[Decimal] = mapped_column(Money)
-    quantity: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal] = mapped_column(Money)
 
     def to_json(self) -> dict:

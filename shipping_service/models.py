@@ -10,7 +10,7 @@ from common.contracts import ShipmentDocument
 from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
 from common.feeds.publish.log import UTCDateTime
 from common.service.db import service_metadata
-from common.service.storage import AddressColumns, CustomerColumns, DigestColumn
+from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, ItemLineColumns
 
 
 class Base(DeclarativeBase):
@@ -40,13 +40,9 @@ class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
             "order_url": self.order_url}).model_dump(mode="json")
 
 
-class ShipmentLine(Base):
+class ShipmentLine(ItemLineColumns, Base):
     __tablename__ = "shipment_lines"
     order_id: Mapped[int] = mapped_column(ForeignKey("shipments.order_id"), primary_key=True)
-    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(Integer)
-    item_name: Mapped[str] = mapped_column(Text)
-    quantity: Mapped[int] = mapped_column(Integer)
 
     def to_json(self) -> dict:
         return {"item": {"id": self.item_id, "name": self.item_name}, "quantity": self.quantity}

@@ -143,6 +143,15 @@ def _same(record: dict[str, Any], stored_digest: str | None, stored_position: in
                                f"{stored_position}) with different content; this entry is not applied")
 
 
+class ItemLineColumns:
+    """An order line as a follower keeps it: its number and item (mixin; the order_id key is the table's own)."""
+
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer)
+    item_name: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
 class DigestColumn:
     """The SHA-256 of the document a record was made from (mixin for a mapped class)."""
 
