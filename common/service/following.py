@@ -1,34 +1,32 @@
-"""The feeds a service follows: one follower and poller per feed, `POST /poll`, dead letters, their pages."""
+"""The feeds a service follows: one follower and poller per feed, and `POST /poll` (status, dead letters: beside)."""
 from __future__ import annotations
 
 import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from common.feeds import BatchHandler, FeedClient, FeedError, FeedFollower, Handler, Poller, TrackingModels, UnitOfWork
+from common.feeds import BatchHandler, FeedClient, FeedError, Handler, Poller, TrackingModels, UnitOfWork
 from common.feeds.follow.errors import FollowerHalted, PassRunning
-from common.feeds.follow.tracking import rfc3339
 from common.service.cli import BACKGROUND_KEY
 from common.service.config import env_float
-from common.service.outage import problem_sentence
+from common.service.consumer import FOLLOWER_KEY, FOLLOWERS_KEY, ServiceFollower, bp, followers, json_error
+from common.service.dead_letter_routes import retry_api
+from common.service.follower_status import consumer_status, follower_status, halted_reason, problem
 from common.service.security import same_origin_path
 
 log = logging.getLogger(__name__)
-FOLLOWERS_KEY = "atomshop.followers"
-FOLLOWER_KEY = "atomshop.follower"  # the first feed followed, which the status panel shows
 POLL_WAIT = 30.0  # seconds POST /poll waits for a pass already running (CONTRACT.md), then answers 202
-
-bp = Blueprint("consumer", __name__, template_folder="templates")
+__all__ = ["FOLLOWERS_KEY", "FOLLOWER_KEY", "POLL_WAIT", "Follow", "ServiceFollower", "consumer_status",
+           "follow_config", "follower_status", "followers", "halted_reason", "init_app", "json_error", "problem"]
 
 
 @dataclass(frozen=True)
@@ -42,13 +40,6 @@ class Follow:
     batch_handler: BatchHandler | None = None
     event_types: frozenset[str] | None = None  # None: every type
     title: str = "the feed"  # in messages for people: "the order feed could not be read"
-
-
-class ServiceFollower(FeedFollower):
-    """A follower as a service runs it: a title for people, and the poller that reads its feed on a schedule."""
-
-    title: str
-    poller: Poller
 
 
 def follow_config(follows: tuple[Follow, ...]) -> dict[str, Any]:
@@ -80,80 +71,6 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
         app.extensions["csrf"].exempt(view)
     app.register_error_handler(HTTPException, _json_errors_for_programs)
     app.context_processor(lambda: {"consumer_status": consumer_status, "csrf_token_value": generate_csrf})
-
-
-def followers() -> list[ServiceFollower]:
-    """This app's followers, in the order their feeds were declared."""
-    return list(current_app.extensions.get(FOLLOWERS_KEY, {}).values())
-
-
-def json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    """A JSON error body {"error": message, …extra} with its status."""
-    return jsonify({"error": message, **extra}), status
-
-
-def halted_reason(f: FeedFollower) -> str | None:
-    """Why the follower halted (it applies nothing until an operator resets its position), or None."""
-    halted = f.stats().get("halted")
-    return halted["reason"] if halted else None
-
-
-def problem(f: ServiceFollower) -> str | None:
-    """The follower's trouble in one sentence for people (None when there is none); last_error keeps the detail."""
-    if not f.last_error:
-        return None
-    if f.failing_since is None:  # the pass worked; one entry keeps failing and is being retried
-        return f"An entry of {f.title} keeps failing and is being retried; the entries after it wait."
-    return problem_sentence(f.title, f.feed_url, f.last_error, f.failing_since, f.poller.status())
-
-
-def follower_status(f: ServiceFollower) -> dict[str, Any]:
-    """Everything /health and the status panel show about one follower."""
-    status: dict[str, Any] = {
-        "consumer": f.name, "feed_url": f.feed_url, "last_poll": rfc3339(f.last_poll), "problem": problem(f),
-        "last_error": f.last_error, "poll_interval": current_app.config["POLL_INTERVAL"], "polls": f.polls,
-        "failed_polls": f.failures, "poller": f.poller.status()}
-    try:
-        stats = f.stats()
-        stored_poll = stats.pop("last_poll", None)  # the last poll before a restart, or by another instance
-        if stored_poll is not None and (f.last_poll is None or _aware(stored_poll) > f.last_poll):
-            status["last_poll"] = rfc3339(stored_poll)
-        status.update(stats)
-        status["dead_letters"] = f.dead_letters()
-    except SQLAlchemyError as exc:  # stay up and say so
-        status.update(position=None, database_error=f"{type(exc).__name__}: {exc}")
-    halted = status.get("halted")
-    status["state"] = "halted" if halted else "following"
-    status["caught_up"] = f.caught_up
-    if halted:
-        status["reason"] = halted["reason"]
-        status["problem"] = f"Following {f.title} is halted: {halted['reason']}"
-        status["what_to_do"] = (f"Find the position in {f.feed_url} from which to resume, then run "
-                                f"`{current_app.config['SERVICE_NAME']}-service reset-position --feed {f.feed_url} "
-                                "--to <position>` (the service may keep running).")
-    status.update(_lag(f, status.get("position")))
-    return status
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _lag(f: FeedFollower, position: int | None) -> dict[str, Any]:
-    """The head this follower last saw and its lag behind it (null before it read the feed, or with no database)."""
-    lag = f.lag(position) if position is not None else None
-    if lag is None:
-        return {"head_position": None, "lag_entries": None, "lag_seconds": None}
-    return {"head_position": lag.head.position, "lag_entries": lag.entries,
-            "lag_seconds": None if lag.seconds is None else round(lag.seconds, 3)}
-
-
-def consumer_status() -> dict[str, Any]:
-    """The first feed's status at the top level (the status panel), every feed's under "feeds"."""
-    every = {f.name: follower_status(f) for f in followers()}
-    first = next(iter(every.values()))
-    return {"status": "ok", "service": current_app.config["SERVICE_NAME"], **first,
-            "feeds": {name: {**s, "dead_letters": len(s.get("dead_letters", ()))} for name, s in every.items()}}
 
 
 def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
@@ -207,53 +124,6 @@ def _entries(count: int) -> str:
 def _detail() -> str | None:
     """The technical text of the first failing follower (for the JSON error's "detail")."""
     return next((f.last_error for f in followers() if f.failing_since is not None), None)
-
-
-@bp.get("/api/dead-letters")
-def dead_letters_api() -> Response:
-    """Every followed feed's dead letters, as JSON."""
-    return jsonify([letter for f in followers() for letter in f.dead_letters()])
-
-
-def _retry(letter_id: int) -> None:
-    """Retry a dead letter with the follower it belongs to; LookupError when no follower has it."""
-    for f in followers():
-        if f.dead.owns(letter_id):
-            return f.retry_dead_letter(letter_id)
-    raise LookupError(f"no dead letter {letter_id}")
-
-
-@bp.post("/api/dead-letters/<id:letter_id>/retry")
-def retry_api(letter_id: int) -> ResponseReturnValue:
-    """Retry one dead letter: 200 when handled now, 404 when unknown, 422 when it failed again."""
-    try:
-        _retry(letter_id)
-    except LookupError as exc:
-        return json_error(404, str(exc))
-    except Exception as exc:
-        return json_error(422, f"the retry failed again: {type(exc).__name__}: {exc}", id=letter_id)
-    return jsonify({"retried": letter_id, "status": "handled"})
-
-
-@bp.get("/dead-letters")
-def dead_letters_page() -> str:
-    """The dead letters of every followed feed, with a retry button each."""
-    return render_template("atomshop/dead_letters.html",
-                           letters=[letter for f in followers() for letter in f.dead_letters()])
-
-
-@bp.post("/dead-letters/<id:letter_id>/retry")
-def retry_page(letter_id: int) -> BaseResponse:
-    """The retry button: retry, say what happened, back to the dead letters."""
-    try:
-        _retry(letter_id)
-    except LookupError as exc:
-        flash(str(exc), "error")
-    except Exception as exc:
-        flash(f"Dead letter {letter_id} failed again: {type(exc).__name__}: {exc}", "error")
-    else:
-        flash(f"Dead letter {letter_id} handled and removed.", "success")
-    return redirect(url_for("consumer.dead_letters_page"))
 
 
 def _back() -> str:

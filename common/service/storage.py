@@ -1,7 +1,7 @@
 """How a follower keeps the parts of a published document in its own tables, once.
 
-Column mixins for the order's customer and address, money as integer cents, the received order checked against
-its published model and its entry, and the insert that stores each order's record exactly once.
+The received order checked against its published model and its entry, and the insert that stores each order's
+record exactly once (the column mixins it fills live in columns.py).
 
 "Handled once" compares content: each record keeps the SHA-256 of the order document it was made from (`digest`,
 over the document as the contract reads it, so formatting and fields the contract ignores do not count). The same
@@ -15,36 +15,23 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import BigInteger, ColumnElement, CursorResult, Dialect, Integer, String, Text, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Session
 
 from common.contracts import OrderDocument, messages
-from common.contracts.money import CENT, to_money
-from common.contracts.orders import Address, Customer, Line, entry_disagreement
+from common.contracts.orders import Line, entry_disagreement
 from common.feeds import FeedEntry
+from common.service.columns import AddressColumns, CustomerColumns, DigestColumn, ItemLineColumns, Money
 
 log = logging.getLogger(__name__)
 DocumentT = TypeVar("DocumentT", bound=BaseModel)
-
-
-class Money(TypeDecorator[Decimal]):
-    """A Decimal column kept as integer cents, so SQLite and PostgreSQL both store it exactly."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
-        return None if value is None else int(to_money(value) / CENT)
-
-    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
-        return None if value is None else (Decimal(value) * CENT).quantize(CENT)
+__all__ = ["AddressColumns", "ConflictingOrder", "CustomerColumns", "DigestColumn", "ItemLineColumns", "Money",
+           "OrderRecords", "add_once", "digest", "read_document", "read_order", "transition"]
 
 
 class ConflictingOrder(ValueError):
@@ -141,54 +128,6 @@ def _same(record: dict[str, Any], stored_digest: str | None, stored_position: in
     if stored_digest is not None and record.get("digest") is not None and stored_digest != record["digest"]:
         raise ConflictingOrder(f"order {record['order_id']} was already handled (from feed position "
                                f"{stored_position}) with different content; this entry is not applied")
-
-
-class ItemLineColumns:
-    """An order line as a follower keeps it: its number and item (mixin; the order_id key is the table's own)."""
-
-    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(Integer)
-    item_name: Mapped[str] = mapped_column(Text)
-    quantity: Mapped[int] = mapped_column(Integer)
-
-
-class DigestColumn:
-    """The SHA-256 of the document a record was made from (mixin for a mapped class)."""
-
-    digest: Mapped[str | None] = mapped_column(String(64))
-
-
-class CustomerColumns:
-    """The customer as a follower keeps it (mixin for a mapped class)."""
-
-    customer_id: Mapped[int] = mapped_column(Integer)
-    first_name: Mapped[str] = mapped_column(Text)
-    last_name: Mapped[str] = mapped_column(Text)
-    email: Mapped[str] = mapped_column(Text)
-
-    @staticmethod
-    def customer_values(customer: Customer) -> dict[str, Any]:
-        return {"customer_id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
-                "email": customer.email}
-
-    def customer_json(self) -> dict[str, Any]:
-        return {"id": self.customer_id, "first_name": self.first_name, "last_name": self.last_name,
-                "email": self.email}
-
-
-class AddressColumns:
-    """The one address a follower needs (billing for invoicing, shipping for shipping)."""
-
-    street: Mapped[str] = mapped_column(Text)
-    zip: Mapped[str] = mapped_column(Text)
-    city: Mapped[str] = mapped_column(Text)
-
-    @staticmethod
-    def address_values(address: Address) -> dict[str, Any]:
-        return {"street": address.street, "zip": address.zip, "city": address.city}
-
-    def address_json(self) -> dict[str, Any]:
-        return {"street": self.street, "zip": self.zip, "city": self.city}
 
 
 @dataclass(frozen=True)

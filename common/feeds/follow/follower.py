@@ -1,35 +1,23 @@
 """A domain-agnostic follower of an atomshop Atom feed: durable position, in-order, exactly-once effects.
 
-Algorithm of one pass (poll), all under a per-follower lock:
-1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page; a
-   halted record stops here (FollowerHalted). A bookmark off the feed's origin is discarded.
+One pass (poll), under a per-follower lock (passgate.py):
+1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page. A halted
+   record stops here (FollowerHalted); a bookmark off the feed's origin (origin.py) is discarded.
 2. Fetch the bookmark (a new consumer: the feed URL), with If-None-Match when the ETag is known; 304 → done.
-3. While the page in hand does not hold p (its first position > p, or it is empty), walk `prev-archive` back,
-   pushing each page passed over onto a PageStack (at most `max_back_pages`).
-   The page holding p must hold the entry recorded with p (common/feeds/follow/history.py), else the follower
-   halts durably: nothing more is applied until `TrackingStore.reset`.
-4. Going forward: handle the entries after p of the page in hand in position order, then pop the stack,
-   then follow `next-archive` until the current page. Every page is fetched at most once per pass; a URL
-   met twice is a link loop and stops the pass with FeedError. After `pages_per_pass` pages going forward the
-   pass ends with what it committed (`caught_up` False); the next pass resumes from the bookmark.
-5. Per page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
+3. Walk `prev-archive` back to the page holding p (a new consumer downloads the next one during the full parse
+   of this one, pagewalk.py), pushing the pages passed over onto a PageStack (at most `max_back_pages`, kept as
+   compact tuples spooled to disk past 4 MiB). That page must hold the entry recorded with p (history.py), else
+   the follower halts durably until `TrackingStore.reset`.
+4. Going forward (forward.py): the page in hand, the stack, then `next-archive` to the current page, each page
+   fetched at most once (a URL met twice is a link loop: FeedError), the next group of up to GROUP_PAGES read
+   ahead in a worker thread (pagewalk.py): at most 2 × GROUP_PAGES parsed pages in memory. After
+   `pages_per_pass` pages the pass ends (`caught_up` False) and the next one resumes from the bookmark.
+5. Per group or page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on
-   (common/feeds/follow/applier.py).
+   (applier.py). A failing batch handler is retried page by page, then entry by entry, to find the culprit,
+   count its attempts and, after `max_attempts`, move it to the dead-letter table.
 
-Memory: going forward, at most 2 × GROUP_PAGES (25) parsed pages: the group being handled and the next group, read
-ahead in a worker thread (common/pagewalk.py) so network, parsing and database overlap. Pages passed over while
-walking back are kept as compact entry tuples in a SpooledTemporaryFile (in RAM up to 4 MiB, then on disk) plus
-their offsets: O(pages) small integers in memory, O(backlog) bytes on disk, only on a first catch-up or when the
-bookmark fell more than a page behind; they are popped a group at a time. While a new consumer walks back, the page
-its head names as prev-archive (as the pre-scan's XML parse finds it, on the feed's origin) is downloaded during
-the full parse (and used only if the parse agrees).
-
-Every request stays on the origin of the feed URL (common/feeds/follow/origin.py). `stop()` (a stopping process)
-ends a pass between two transactions and cuts its in-flight requests short.
-
-With a batch handler, a group's (else a page's) entries go to it in one call; if that fails, the transaction is
-rolled back and the pages are handled again one by one, then entry by entry (each in its own savepoint) to find
-the culprit, count its attempts and, after `max_attempts`, move it to the dead-letter table.
+`stop()` (a stopping process) ends a pass between two transactions and cuts its in-flight requests short.
 """
 from __future__ import annotations
 
@@ -45,6 +33,7 @@ from common.feeds.follow.applier import Applier, BatchHandler, Handler
 from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.errors import FollowerHalted, PassRunning, Stopped
+from common.feeds.follow.forward import GROUP_PAGES, forward
 from common.feeds.follow.history import confirm
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
@@ -58,7 +47,6 @@ __all__ = ["BatchHandler", "FeedFollower", "Handler"]
 
 log = logging.getLogger(__name__)
 
-GROUP_PAGES = 25  # pages handled in one transaction when the batch handler takes them whole
 PAGES_PER_PASS = 1000  # going forward; the rest waits for the next pass
 MAX_BACK_PAGES = 20_000  # walking back to the position (a first catch-up of 400 000 entries at 20 a page)
 RECORD_POLL_EVERY = 10.0  # seconds: an idle follower stores its last poll time at most this often
@@ -232,42 +220,13 @@ class FeedFollower:
             return walk.fetch(self.feed_url)
 
     def _forward(self, walk: PassWalker, page: Page, stack: PageStack, state: Tracked) -> int:
-        """Handle the page in hand, the stack, then next-archive pages, a group per transaction."""
-        handled, group, error, ahead, pages = 0, [page], None, None, 1
+        """Handle the page in hand, the stack, then next-archive pages, a group per transaction (forward.py)."""
         self.caught_up = False
-        try:
-            while True:
-                more = pages < self.pages_per_pass
-                if error is None and more and not stack and group[-1].next is not None:  # read on meanwhile
-                    ahead = walk.read_ahead(group[-1].next, self.pages_per_pass - pages, group[-1].last)
-                count, complete = self.applier.handle_group(group, state)
-                handled += count
-                self.progress.handled_up_to(group, state.position)
-                if not complete:
-                    self._outcome = "stuck"
-                    return handled  # an entry is being retried: nothing after it may be handled yet
-                if error is not None:
-                    raise error  # the pages before the broken one are handled and committed
-                self._check_stop()
-                if stack:
-                    group = [stack.pop() for _ in range(min(GROUP_PAGES, len(stack)))]
-                elif ahead is not None:
-                    (group, error), ahead = ahead.result(), None
-                    if not group:
-                        assert error is not None  # a read ahead stops before its first page only on an error
-                        raise error
-                elif not more and group[-1].next is not None:
-                    log.info("%s: %d pages in this pass; the next pass goes on", self.name, pages)
-                    self._outcome = "read"
-                    return handled
-                else:
-                    self.caught_up = True
-                    self._outcome = "read"
-                    return handled
-                pages += len(group)
-        finally:
-            if ahead is not None:  # never leave a fetch running into the next pass
-                ahead.exception()
+        done = forward(walk, page, stack, state, self.applier, self.progress, self.pages_per_pass, self._check_stop)
+        if done.outcome == "read" and not done.caught_up:
+            log.info("%s: %d pages in this pass; the next pass goes on", self.name, done.pages)
+        self.caught_up, self._outcome = done.caught_up, done.outcome
+        return done.handled
 
     # ---- dead letters and tracking record, for the consumer's pages and /health ---------------------------
     def dead_letters(self) -> list[dict[str, Any]]:

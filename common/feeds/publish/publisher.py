@@ -2,74 +2,37 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, request, url_for
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
-from werkzeug.http import http_date
 from werkzeug.wrappers import Response as BaseResponse
 
 from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
-from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, fill, render_template
+from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, render_template
+from common.feeds.publish.cache import PageCache, PageKey
 from common.feeds.publish.head import FeedHead, Head, watch_for
 from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin, utcnow
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
 from common.feeds.publish.notify import AppendListener, AppendSignal
-from common.feeds.publish.pages import (
-    EPOCH,
-    Page,
-    current_page,
-    entity_tag,
-    last_modified,
-    not_modified_since,
-    parse_page_number,
+from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, parse_page_number
+from common.feeds.publish.respond import (
+    ARCHIVE_CACHE_CONTROL,
+    ATOM_TYPE,
+    CURRENT_CACHE_CONTROL,
+    relative_path,
+    respond,
 )
 from common.feeds.uow import UnitOfWork
 
-ATOM_TYPE = "application/atom+xml; charset=utf-8"
-CURRENT_CACHE_CONTROL = "public, max-age=2"
-ARCHIVE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PUBLISHER_KEY = "atomshop.publisher"
 APPENDED_KEY = "atomshop.appended"  # in Session.info: the session's commit wakes this process's long polls
-V = TypeVar("V")
-
-
-PageKey = tuple[str | int, ...]
-
-
-class PageCache(Generic[V]):
-    """A bounded, thread-safe LRU of rendered pages (the first level; the archive table is the second)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._pages: OrderedDict[PageKey, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: PageKey) -> V | None:
-        """The page under `key`, now the most recently used; None if it is not (or no longer) here."""
-        with self._lock:
-            body = self._pages.get(key)
-            if body is not None:
-                self._pages.move_to_end(key)
-            return body
-
-    def put(self, key: PageKey, body: V) -> None:
-        """Keep `body` under `key`, dropping the least recently used page beyond the capacity."""
-        with self._lock:
-            self._pages[key] = body
-            self._pages.move_to_end(key)
-            while len(self._pages) > self.capacity:
-                self._pages.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every page."""
-        with self._lock:
-            self._pages.clear()
+__all__ = ["APPENDED_KEY", "ARCHIVE_CACHE_CONTROL", "ATOM_TYPE", "CURRENT_CACHE_CONTROL", "PUBLISHER_KEY",
+           "FeedPublisher", "PageCache", "PageKey"]
 
 
 class FeedPublisher:
@@ -249,37 +212,16 @@ class FeedPublisher:
 
     def _respond(self, page: Page, updated: datetime | None, cache_control: str,
                  template: Callable[[], bytes]) -> Response:
-        """The page, or 304 when the request's validators match — decided before anything is rendered."""
-        root = request.url_root
-        etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
-        modified = last_modified(updated, self.log.now())  # now() never steps back (see NotificationLog)
-        headers = {"ETag": f'"{etag}"', "Last-Modified": http_date(modified), "Cache-Control": cache_control}
-        if request.headers.get("If-None-Match") is not None:  # RFC 9110 §13.2.2: it overrides If-Modified-Since
-            fresh = request.if_none_match.contains_weak(etag)
-        else:
-            since = request.if_modified_since
-            fresh = since is not None and not_modified_since(updated, since)
-        if fresh:
-            response = Response(status=304, headers=headers)
-            del response.headers["Content-Type"]
-            return response
-        current = url_for(".current", _external=True)
-        link_root = current[:len(current) - len(self._path(".current"))]
-        return Response(fill(template(), root, link_root), status=200, headers=headers, content_type=ATOM_TYPE)
+        return respond(page, updated, self.log.now(), cache_control, template)  # now() never steps back
 
     def _render(self, session: Session, page: Page, updated: datetime | None) -> bytes:
         """The page's template: its bytes with placeholders for the root URL (see atom.fill)."""
         archive = page.is_archive
-        current_url = LINK_ROOT + self._path(".current")
+        current_url = LINK_ROOT + relative_path(".current")
         links = PageLinks(
-            self_url=LINK_ROOT + self._path(".page", raw=str(page.number)) if archive else current_url,
+            self_url=LINK_ROOT + relative_path(".page", raw=str(page.number)) if archive else current_url,
             current_url=current_url,
-            prev_archive=LINK_ROOT + self._path(".page", raw=str(page.number - 1)) if page.has_older else None,
-            next_archive=LINK_ROOT + self._path(".page", raw=str(page.number + 1)) if archive else None)
+            prev_archive=LINK_ROOT + relative_path(".page", raw=str(page.number - 1)) if page.has_older else None,
+            next_archive=LINK_ROOT + relative_path(".page", raw=str(page.number + 1)) if archive else None)
         rows = self.log.between(session, page.first, page.last)
         return render_template(self.spec, links, archive, updated or EPOCH, rows)
-
-    @staticmethod
-    def _path(endpoint: str, **values: Any) -> str:
-        """The endpoint's URL relative to the root URL (url_for's path without the script root)."""
-        return url_for(endpoint, **values)[len(request.script_root):].lstrip("/")
