@@ -133,7 +133,9 @@ def test_concurrent_polls_never_pile_up_and_health_answers_within_a_second(slow_
     record("health_under_concurrent_polls", polls=8, answers=sorted(answers), health_samples=len(latencies),
            health_max_s=round(max(latencies), 3))
     assert max(latencies) < 1.0
-    assert answers.count(200) == 3 and answers.count(202) == 5  # one pass, two waiters, the rest told at once
+    # One pass; the seven others waited for it (CONTRACT.md: at most 30 s) and took its outcome. Past
+    # passgate.MAX_WAITERS waiting callers a caller is told 202 at once (tests/unit, with a small limit).
+    assert answers.count(200) == 8
 
 
 def test_sigterm_during_a_pass_stops_the_process_within_five_seconds(slow_consumer):
