@@ -78,13 +78,15 @@ class Shop:
 
 
 def walk_events(service_url: str) -> list[tuple[int, str, dict]]:
-    """(position, event type, document) of every entry of a service's feed, walking prev-archive from /feed."""
-    session = requests.Session()
+    """(position, event type, document) of every entry of a service's feed, walking prev-archive from /feed.
+
+    The killer may still be at work: a request that meets a service being killed is retried until it is back."""
     url, seen, events = service_url.rstrip("/") + "/feed", set(), []
+    deadline = time.monotonic() + 120
     while url:
         assert url not in seen, f"the feed's prev-archive links loop at {url}"
         seen.add(url)
-        response = session.get(url, timeout=30)
+        response = _retrying("GET", url, deadline, retry_on=(502, 503))
         assert response.status_code == 200, f"GET {url} → {response.status_code}"
         root = etree.fromstring(response.content, SAFE_PARSER)
         for entry in root.iter(f"{{{ATOM_NS}}}entry"):
