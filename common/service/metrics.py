@@ -162,13 +162,19 @@ def _count(response: Response) -> Response:
     started = request.environ.get(_START)
     rule = request.url_rule
     route = rule.rule if rule is not None else "unmatched"  # templates, never raw paths: bounded label values
-    held = "true" if "Preference-Applied" in response.headers else "false"
-    key = (route, request.method, response.status_code, held)
+    held = "Preference-Applied" in response.headers
+    count(route, request.method, response.status_code, held,
+          None if started is None else time.perf_counter() - started)
+    return response
+
+
+def count(route: str, method: str, status: int, held: bool, seconds: float | None) -> None:
+    """Count one answered request (and its duration, when known) under its route template."""
+    key = (route, method, status, "true" if held else "false")
     children = _children.get(key)
     if children is None:  # labels() validates and locks: once per combination, not once per request
-        children = _children[key] = (HTTP_REQUESTS.labels(route, request.method, str(response.status_code)),
-                                      HTTP_SECONDS.labels(route, request.method, held))
+        children = _children[key] = (HTTP_REQUESTS.labels(route, method, str(status)),
+                                      HTTP_SECONDS.labels(route, method, key[3]))
     children[0].inc()
-    if started is not None:
-        children[1].observe(time.perf_counter() - started)
-    return response
+    if seconds is not None:
+        children[1].observe(seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,6 +29,7 @@ SERVICE_LINKS = [
     ("shipping", "Shipping", "SHIPPING_SERVICE_URL", "http://127.0.0.1:8083/"),
 ]
 PER_PAGE = 50
+PROXY_KEY = "atomshop.proxy"  # the ProxyFix layer: middleware added under it sees the request as the client made it
 # A proxy prefix we are willing to echo into links: slash-separated path segments of safe characters.
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 
@@ -41,6 +42,13 @@ def _checked_prefix(wsgi_app: WSGIApplication) -> WSGIApplication:
             del environ["HTTP_X_FORWARDED_PREFIX"]
         return wsgi_app(environ, start_response)
     return middleware
+
+
+def inside_proxy(app: Flask, wrap: Callable[[WSGIApplication], WSGIApplication]) -> None:
+    """Add WSGI middleware under the proxy layer (init_app's), so it sees the scheme, host and prefix a client
+    used through the front door, as views do."""
+    proxy: ProxyFix = app.extensions[PROXY_KEY]
+    proxy.app = wrap(proxy.app)
 
 
 def service_links(service: str) -> list[tuple[str, str, str]]:
@@ -160,8 +168,8 @@ def init_app(app: Flask, service: str, title: str) -> None:
     app.register_blueprint(bp)
     # Behind the front door, links and redirects honour X-Forwarded-Proto/-Host/-Prefix.
     # Flask's documented way to add WSGI middleware, which mypy sees as assigning to a method.
-    app.wsgi_app = _checked_prefix(  # type: ignore[method-assign, assignment]
-        ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1))
+    proxy = app.extensions[PROXY_KEY] = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_prefix=1)
+    app.wsgi_app = _checked_prefix(proxy)  # type: ignore[method-assign, assignment]
     app.url_map.converters["id"] = IdConverter  # before the service's own routes, which use `<id:…>`
     app.add_template_filter(money, "money")
     app.add_template_filter(when, "when")

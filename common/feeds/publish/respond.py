@@ -20,9 +20,7 @@ def respond(page: Page, updated: datetime | None, now: datetime, cache_control: 
             template: Callable[[], bytes]) -> Response:
     """The page, or 304 when the request's validators match — decided before anything is rendered."""
     root = request.url_root
-    etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
-    modified = last_modified(updated, now)
-    headers = {"ETag": f'"{etag}"', "Last-Modified": http_date(modified), "Cache-Control": cache_control}
+    etag, headers = validators(page, updated, now, root, cache_control)
     if request.headers.get("If-None-Match") is not None:  # RFC 9110 §13.2.2: it overrides If-Modified-Since
         fresh = request.if_none_match.contains_weak(etag)
     else:
@@ -35,6 +33,15 @@ def respond(page: Page, updated: datetime | None, now: datetime, cache_control: 
     current = url_for(".current", _external=True)
     link_root = current[:len(current) - len(relative_path(".current"))]
     return Response(fill(template(), root, link_root), status=200, headers=headers, content_type=ATOM_TYPE)
+
+
+def validators(page: Page, updated: datetime | None, now: datetime, root: str,
+               cache_control: str) -> tuple[str, dict[str, str]]:
+    """The page's entity tag (it names the root URL the links are built on: each host name has its own) and the
+    headers of every answer about it, 200 or 304."""
+    etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
+    return etag, {"ETag": f'"{etag}"', "Last-Modified": http_date(last_modified(updated, now)),
+                  "Cache-Control": cache_control}
 
 
 def relative_path(endpoint: str, **values: Any) -> str:
