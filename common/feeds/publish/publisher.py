@@ -98,7 +98,7 @@ class FeedPublisher:
         self.listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
         self.signal.subscribe(lambda _head: head.changed())  # whatever wakes long polls refreshes the head
         if self.archive_model is not None:
-            self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION)
+            self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION, engine)
         if self.origin_model is not None:
             with db.write() as session:
                 self.origin = self.log.origin(session, self.origin_model)
@@ -185,19 +185,17 @@ class FeedPublisher:
         found = self.cache.get(key)
         if isinstance(found, tuple):
             return found
-        rendered = False
-        with self._uow.read() as session:
-            found = self.archives.get(session, self.page_size, number) if self.archives else None
-            if found is None:
+        found = self.archives.get(self.page_size, number) if self.archives else None
+        if found is None:
+            with self._uow.read() as session:
                 # Positions are gap-free: page k is a full archive exactly when position k * size exists.
                 updated = self.log.created_at(session, number * self.page_size)
                 if updated is None:
                     return None
                 found = (updated, self._render(session, Page(number, self.page_size, number * self.page_size),
                                                updated))
-                rendered = True
-        if rendered and self.archives:
-            self.archives.put(self.page_size, number, *found)
+            if self.archives:
+                self.archives.put(self.page_size, number, *found)
         self.cache.put(key, found)
         return found
 
