@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,49 @@ class ServiceProcess(ManagedProcess):
     def restart(self) -> ServiceProcess:
         self.stop()
         return self.start()
+
+
+@contextmanager
+def three_services(workdir: Path, poll_intervals: dict[str, str], feed_page_size: int,
+                   follow_every_feed: bool = True):
+    """Order, invoicing and shipping as `python -m` processes on free ports, each knowing where the other two are
+    (their feeds and UIs); yields {name: base URL}. `poll_intervals` names each service's POLL_INTERVAL."""
+    ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
+    feeds = ports if follow_every_feed else {"order": ports["order"]}
+    env = {"DATABASE_URL": "", "SECRET_KEY": "", "FEED_PAGE_SIZE": str(feed_page_size),
+           **{f"{name.upper()}_FEED_URL": f"http://127.0.0.1:{port}/feed" for name, port in feeds.items()},
+           **{f"{name.upper()}_SERVICE_URL": f"http://127.0.0.1:{port}/" for name, port in ports.items()}}
+    services = {name: ServiceProcess(f"{name}_service", workdir / name, port=port,
+                                     env={**env, "POLL_INTERVAL": poll_intervals[name]})
+                for name, port in ports.items()}
+    try:
+        for service in services.values():
+            service.start()
+        yield {name: service.url for name, service in services.items()}
+    finally:
+        for service in services.values():
+            service.stop()
+
+
+@contextmanager
+def atomshop_up(workdir: Path, ports: dict[str, int], env: dict[str, str], log_name: str = "up.log"):
+    """`atomshop up` (the launcher) on the given ports with `env` on top of a clean environment, until its banner;
+    yields (process, path of its output); stops it with Ctrl-C (SIGINT) as a person would."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL", "POLL_INTERVAL")}
+    cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
+        [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
+    log_path = workdir / log_name
+    with open(log_path, "w") as log:
+        up = subprocess.Popen(cmd, env={**clean, "ATOMSHOP_DATA_DIR": str(workdir / "data"), **env}, stdout=log,
+                              stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        wait_until(lambda: "Ctrl-C stops all services" in log_path.read_text(), 60, message="atomshop up's banner")
+        yield up, log_path
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(30)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()

@@ -10,27 +10,14 @@ import pytest
 import requests
 
 from tests.browser import follow, screenshot
-from tests.support import ServiceProcess, free_port, wait_until
+from tests.support import three_services, wait_until
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("shop")
-    ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
-    env = {"DATABASE_URL": "", "SECRET_KEY": "", "FEED_PAGE_SIZE": "5",
-           **{f"{name.upper()}_FEED_URL": f"http://127.0.0.1:{port}/feed" for name, port in ports.items()},
-           **{f"{name.upper()}_SERVICE_URL": f"http://127.0.0.1:{port}/" for name, port in ports.items()}}
-    intervals = {"order": "0", "invoicing": "0.3", "shipping": "0.3"}
-    services = {name: ServiceProcess(f"{name}_service", workdir / name, port=port,
-                                     env={**env, "POLL_INTERVAL": intervals[name]})
-                for name, port in ports.items()}
-    try:
-        for service in services.values():
-            service.start()
-        yield {name: service.url for name, service in services.items()}
-    finally:
-        for service in services.values():
-            service.stop()
+    with three_services(tmp_path_factory.mktemp("shop"), {"order": "0", "invoicing": "0.3", "shipping": "0.3"},
+                        feed_page_size=5) as urls:
+        yield urls
 
 
 def place(order_url: str) -> int:

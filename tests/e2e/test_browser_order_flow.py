@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.browser import PHONE, follow, screenshot
-from tests.support import ServiceProcess, free_port
+from tests.support import three_services
 
 FEED_PAGE_SIZE = 3
 ITEMS = {"Mechanical keyboard": Decimal("89.90"), "Coffee mug": Decimal("12.50"), "Notebook": Decimal("4.20")}
@@ -21,20 +21,9 @@ ITEMS = {"Mechanical keyboard": Decimal("89.90"), "Coffee mug": Decimal("12.50")
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     """Order, invoicing and shipping on free ports, each knowing where the other two are."""
-    workdir = tmp_path_factory.mktemp("system")
-    ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
-    env = {"DATABASE_URL": "", "SECRET_KEY": "", "POLL_INTERVAL": "0", "FEED_PAGE_SIZE": str(FEED_PAGE_SIZE),
-           "ORDER_FEED_URL": f"http://127.0.0.1:{ports['order']}/feed",
-           **{f"{name.upper()}_SERVICE_URL": f"http://127.0.0.1:{port}/" for name, port in ports.items()}}
-    services = {name: ServiceProcess(f"{name}_service", workdir / name, env=env, port=port)
-                for name, port in ports.items()}
-    try:
-        for service in services.values():
-            service.start()
-        yield {name: service.url for name, service in services.items()}
-    finally:
-        for service in services.values():
-            service.stop()
+    with three_services(tmp_path_factory.mktemp("system"), dict.fromkeys(("order", "invoicing", "shipping"), "0"),
+                        feed_page_size=FEED_PAGE_SIZE, follow_every_feed=False) as urls:
+        yield urls
 
 
 def place_order_by_api(order_url: str) -> dict:

@@ -6,43 +6,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
 from tests.browser import PHONE, follow, screenshot
-from tests.support import ServiceProcess, free_port, wait_until
+from tests.support import ServiceProcess, atomshop_up, free_port, wait_until
 
 DESKTOP = {"width": 1280, "height": 900}
 ORDER = {"customer_id": 1, "shipping_address": {"street": "1 Main St", "zip": "12345", "city": "Springfield"},
          "billing_address": {"street": "2 Elm Rd", "zip": "54321", "city": "Shelbyville"},
          "lines": [{"item_id": 1, "quantity": 2}, {"item_id": 2, "quantity": 1}]}
-
-
-@contextmanager
-def atomshop_up(tmp_path, ports: dict[str, int], poll_interval: str):
-    """`atomshop up` on the given ports; yields (process, path of its output)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL")}
-    env.update(ATOMSHOP_DATA_DIR=str(tmp_path / "data"), POLL_INTERVAL=poll_interval)
-    log_path = tmp_path / f"up-{poll_interval}.log"
-    cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
-        [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
-    with open(log_path, "w") as log:
-        up = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        wait_until(lambda: "Ctrl-C stops all services" in log_path.read_text(), 60, message="the banner")
-        yield up, log_path
-    finally:
-        if up.poll() is None:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(30)
-            except subprocess.TimeoutExpired:
-                up.kill()
-                up.wait()
 
 
 def healthy(url: str) -> bool:
@@ -60,7 +34,7 @@ def test_an_outage_under_atomshop_up_reads_as_one_sentence_and_the_last_poll_sur
         new_page, tmp_path, output_dir):
     ports = {name: free_port() for name in ("order", "invoicing", "shipping")}
     order_url, invoicing_url = (f"http://127.0.0.1:{ports[n]}" for n in ("order", "invoicing"))
-    with atomshop_up(tmp_path, ports, "30") as (up, log_path):
+    with atomshop_up(tmp_path, ports, {"POLL_INTERVAL": "30"}, "up-30.log") as (up, log_path):
         wait_until(lambda: healthy(order_url) and healthy(invoicing_url), 60, message="the services")
         order_id = requests.post(order_url + "/api/orders", json=ORDER, timeout=5).json()["id"]
         # Long polls deliver it; a POST /poll may also find that pass running (202) — wait for the invoice itself.
@@ -111,7 +85,7 @@ def test_an_outage_under_atomshop_up_reads_as_one_sentence_and_the_last_poll_sur
         last_poll_before = page.locator(".status__last-poll").inner_text()
 
     # 3. After a restart (no scheduled polls this time, so nothing polls again) the panel still knows.
-    with atomshop_up(tmp_path, ports, "0"):
+    with atomshop_up(tmp_path, ports, {"POLL_INTERVAL": "0"}, "up-0.log"):
         wait_until(lambda: healthy(invoicing_url), 60, message="invoicing after the restart")
         for size, page in both_sizes(new_page):
             page.goto(invoicing_url + "/")

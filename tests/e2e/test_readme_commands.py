@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 
 import requests
 
-from tests.support import free_port, wait_until
+from tests.support import atomshop_up, free_port, wait_until
 from tests.unit.test_docs import ROOT, shell_blocks
 
 DEFAULT_PORTS = {"order": 8081, "invoicing": 8082, "shipping": 8083}
@@ -22,13 +21,7 @@ def test_readme_try_it_commands_work_as_written_against_atomshop_up(tmp_path):
     ports = {name: free_port() for name in DEFAULT_PORTS}
     env = {k: v for k, v in os.environ.items() if k not in ("ORDER_FEED_URL", "DATABASE_URL", "POLL_INTERVAL")}
     env["ATOMSHOP_DATA_DIR"] = str(tmp_path / "data")
-    cmd = [sys.executable, "-m", "common.service.launcher", "up"] + \
-        [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
-    log_path = tmp_path / "up.log"
-    with open(log_path, "w") as log:
-        up = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        wait_until(lambda: "Ctrl-C stops all services" in log_path.read_text(), 60, message="atomshop up's banner")
+    with atomshop_up(tmp_path, ports, {}):
         for name, port in ports.items():
             wait_until(lambda port=port: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok, 30,
                        message=f"{name} to be healthy")
@@ -49,13 +42,6 @@ def test_readme_try_it_commands_work_as_written_against_atomshop_up(tmp_path):
         secured = [out for block, out in zip(blocks, outputs, strict=True) if "ADMIN_PASSWORD=" in block]
         for out in secured:  # README's Security block: the token opened the feed, the password the API
             assert "<feed" in out and '"first_name":"Ada"' in out, out[:500]
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(30)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
 
 
 def _shell_env(env: dict[str, str]) -> dict[str, str]:
