@@ -73,7 +73,7 @@ def catch_up(feed_url: str, data_dir: Path, name: str, noop: bool, resume: bool 
                                                  bookmark=feed_url.replace("/feed", "/feed/pages/1")))
     if noop:
         follower.handler = lambda session, entry: None
-        follower.batch_handler = lambda session, entries: None
+        follower.applier.batch_handler = lambda session, entries: None  # the handler property sets the other
     start = time.perf_counter()
     handled = follower.poll()
     return handled, handled / (time.perf_counter() - start)

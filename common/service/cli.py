@@ -28,7 +28,8 @@ def run_shutdown_hooks(app: Flask) -> None:
 
 
 class KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1: a follower walking a feed reuses one connection instead of opening one per page."""
+    """HTTP/1.1 answers. Werkzeug still closes each connection after its answer (it cannot drain an unread request
+    body otherwise); gunicorn, as deployed, keeps a follower's connection alive from page to page."""
 
     protocol_version = "HTTP/1.1"
 

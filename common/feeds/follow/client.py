@@ -14,6 +14,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 
 import requests
+from requests.utils import get_netrc_auth
 
 from common.feeds.follow.deadline import Deadline, DeadlineAdapter
 from common.feeds.follow.errors import FeedError, PageGone
@@ -55,6 +56,18 @@ class FeedClient:
         self.wait_applied: bool | None = None
         self._long_polls: set[Deadline] = set()  # long polls held now, which cut_long_polls ends
         self._cut: set[Deadline] = set()
+        self._environment_read = False
+
+    def _read_environment(self, origin: Origin) -> None:
+        """Take proxies, CA bundle and .netrc credentials from the environment once, for the one origin every
+        request goes to: requests otherwise reads them again on every request (~0.5 ms each, most of it
+        scanning os.environ for proxy variables)."""
+        session = self.session
+        settings = session.merge_environment_settings(origin.feed_url, {}, None, None, None)
+        session.proxies, session.verify, session.cert = settings["proxies"], settings["verify"], settings["cert"]
+        session.auth = session.auth or get_netrc_auth(origin.feed_url)  # as requests would, per request
+        session.trust_env = False
+        self._environment_read = True
 
     def cut_long_polls(self) -> None:
         """End the long polls held now as if the feed had answered 304 (someone wants a pass at once)."""
@@ -114,6 +127,8 @@ class FeedClient:
         `take(url, response, started)` reads it. None: a held long poll cut short (`cut_long_polls`)."""
         if self.closed:
             raise FeedError(f"GET {url}: not sent, the process is stopping")
+        if not self._environment_read and self.origin is not None and self.session.trust_env:
+            self._read_environment(self.origin)
         timeout = (self.timeout[0], self.timeout[1] + wait)
         with Deadline(self.deadline + wait, self._deadlines) as deadline:
             started = time.monotonic() + wait  # the body's own deadline runs from the end of the wait

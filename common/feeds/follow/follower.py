@@ -4,20 +4,22 @@ One pass (poll), under a per-follower lock (passgate.py):
 1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page. A halted
    record stops here (FollowerHalted); a bookmark off the feed's origin (origin.py) is discarded.
 2. Fetch the bookmark (a new consumer: the feed URL), with If-None-Match when the ETag is known; 304 → done.
-3. Walk `prev-archive` back to the page holding p (a new consumer downloads the next one during the full parse
-   of this one, pagewalk.py), pushing the pages passed over onto a PageStack (at most `max_back_pages`, kept as
+3. Walk `prev-archive` back to the page holding p (a new consumer downloads the pages beyond while worker
+   processes parse those before, pagewalk.py and parsing.py), pushing the pages passed over onto a PageStack (at most `max_back_pages`, kept as
    compact tuples spooled to disk past 4 MiB). That page must hold the entry recorded with p (history.py), else
    the follower halts durably until `TrackingStore.reset`.
 4. Going forward (forward.py): the page in hand, the stack, then `next-archive` to the current page, each page
    fetched at most once (a URL met twice is a link loop: FeedError), the next group of up to GROUP_PAGES read
-   ahead in a worker thread (pagewalk.py): at most 2 × GROUP_PAGES parsed pages in memory. After
+   ahead in a worker thread and parsed in worker processes (pagewalk.py, parsing.py): at most 2 × GROUP_PAGES
+   parsed pages in memory. After
    `pages_per_pass` pages the pass ends (`caught_up` False) and the next one resumes from the bookmark.
 5. Per group or page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on
    (applier.py). A failing batch handler is retried page by page, then entry by entry, to find the culprit,
    count its attempts and, after `max_attempts`, move it to the dead-letter table.
 
-`stop()` (a stopping process) ends a pass between two transactions and cuts its in-flight requests short.
+`stop()` (a stopping process) ends a pass between two transactions, cuts its in-flight requests short and lets
+the parsing processes go (once no other follower of the process uses them).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from common.feeds.follow.history import confirm
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.pagewalk import PageGone, PassWalker
+from common.feeds.follow.parsing import PARSE_WORKERS, PageParser
 from common.feeds.follow.passgate import PassGate
 from common.feeds.follow.progress import Lag, PassReport, Progress
 from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
@@ -58,7 +61,7 @@ class FeedFollower:
     def __init__(self, feed_url: str, consumer_name: str, db: UnitOfWork, handler: Handler, models: TrackingModels,
                  *, event_types: Iterable[str] | None = None, max_attempts: int = 3, client: FeedClient | None = None,
                  max_back_pages: int = MAX_BACK_PAGES, pages_per_pass: int = PAGES_PER_PASS,
-                 batch_handler: BatchHandler | None = None):
+                 batch_handler: BatchHandler | None = None, parse_workers: int = PARSE_WORKERS):
         self.feed_url = feed_url
         self.name = consumer_name
         self.db = db
@@ -73,6 +76,9 @@ class FeedFollower:
         self._stopping = threading.Event()
         # Fetches (and parses) the next page while this one is handled: network and database overlap.
         self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"follow-{consumer_name}")
+        # Parses the pages of a backlog in worker processes shared by the process's followers (parsing.py);
+        # `parse_workers=0` parses them in this process.
+        self.parser = PageParser(parse_workers)
         self.last_poll: datetime | None = None  # last successful poll (stored too: stats()["last_poll"])
         self._recorded: datetime | None = None  # when last_poll was last stored
         self.last_error: str | None = None
@@ -153,6 +159,7 @@ class FeedFollower:
         """End a pass in progress between two transactions, and its requests in flight; no pass starts after."""
         self._stopping.set()
         self.client.close()
+        self.parser.close()
 
     def _check_stop(self) -> None:
         if self._stopping.is_set():
@@ -189,7 +196,8 @@ class FeedFollower:
         state = self._state = self.load()
         if state.halted:
             raise FollowerHalted(state.halted)
-        walk = self._walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES, self.progress.saw)
+        walk = self._walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES, self.progress.saw,
+                                       self.parser)
         page = self._first_page(walk, state, long_poll)
         if page is None:
             self.caught_up = True

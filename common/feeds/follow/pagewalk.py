@@ -1,34 +1,47 @@
-"""One pass over a paged feed: every page fetched at most once, link loops refused, next pages read ahead."""
+"""One pass over a paged feed: every page fetched at most once, link loops refused, pages read and parsed ahead.
+
+Reading a backlog (a new consumer walking back, a group read ahead going forward), the walk downloads along the
+link each page's pre-scan read (its own XML link, never one in a comment, never one off the feed's origin) while
+worker processes parse the pages before it (parsing.py): up to AHEAD pages in flight. A page fetched ahead is used
+only once the full parse of the page before agrees that it links there; the last page of a run (no link on) and
+a single page are parsed in the calling thread, so a follower that keeps up never starts a process.
+"""
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from common.feeds.follow.client import Download, FeedClient, FeedError, Page, parse_page
+from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.errors import PageGone
 from common.feeds.follow.history import holds
 from common.feeds.follow.pagestack import PageStack
+from common.feeds.follow.parsing import PageParser, Parsing
 from common.feeds.follow.prescan import prescan
 
 __all__ = ["PageGone", "PassWalker"]
 
+AHEAD = 4  # pages downloaded and being parsed beyond the one in hand: enough to keep two workers busy
+
 
 class PassWalker:
-    """The pages of one pass of a follower; `executor` (one worker) overlaps network and parsing with handling."""
+    """The pages of one pass of a follower; `executor` (one worker thread) reads the next pages while a group is
+    handled, and `parser` parses pages of a backlog in worker processes."""
 
     def __init__(self, client: FeedClient, executor: ThreadPoolExecutor, max_pages: int, group_pages: int,
-                 saw: Callable[[Page], None] = lambda page: None):
+                 saw: Callable[[Page], None] = lambda page: None, parser: PageParser | None = None):
         """`max_pages`: the most pages walked back in one pass; `saw` is told of every page read."""
         self.client = client
         self.saw = saw  # told of every page read (the follower learns the feed's head from them)
         self.requests = 0  # page requests made, a 304 included
         self.executor = executor
+        self.parser = parser or PageParser(workers=0)
         self.max_pages = max_pages
         self.group_pages = group_pages
         # The pages' final URLs: a page still being filled is redirected to /feed, and may have been filled
         # by the time /feed answers, so its own URL must stay followable from the next page.
         self.seen: set[str] = set()
-        self._guess: tuple[str, Future[Download | None]] | None = None
+        self._behind: deque[Parsing] = deque()  # walking back: the pages fetched ahead, in walking order
         self.back_pages = 0
 
     def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
@@ -42,37 +55,17 @@ class PassWalker:
         return page
 
     def back(self, url: str, speculate: bool) -> Page:
-        """The page at `url` (a prev-archive link), using a speculative download of it if one is under way.
-
-        A new consumer walks back to the oldest page, so while feedparser parses a page it already downloads the
-        one the page's own XML names as prev-archive (`speculate`), as the pre-scan read it: never a URL in a
-        comment, never one off the feed's origin. The download is used only if the full parse agrees.
-        """
+        """The page at `url` (a prev-archive link). A new consumer (`speculate`) walks back to the oldest page, so
+        the pages beyond are fetched and parsed meanwhile (see the module's docstring)."""
         self._check_link(url)
         self.back_pages += 1
-        self.requests += 1
         if self.back_pages > self.max_pages:
             raise FeedError(f"more than {self.max_pages} pages walked back in one pass without reaching the "
                             f"position; giving up at {url}")
-        guess, self._guess = self._guess, None
-        if guess is not None and guess[0] == url:
-            got = guess[1].result()
-        else:
-            if guess is not None:
-                guess[1].exception()  # a wrong guess: let it finish, unused
-            got = self.client.download(url)
-        if got is None:
-            raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
-        body, etag, final_url = got
-        self.seen.add(final_url)
-        scan = prescan(final_url, body)
-        nxt = scan.links.get("prev-archive")
-        origin = self.client.origin
-        if speculate and nxt and nxt not in self.seen and (origin is None or origin.holds(nxt)):
-            self._guess = (nxt, self.executor.submit(self.client.download, nxt))
-        page = parse_page(final_url, body, etag, scan)
-        self.saw(page)
-        return page
+        item = self._next(self._behind, url, "prev-archive" if speculate else None)
+        if speculate:
+            self._fill(self._behind, item, "prev-archive", self.max_pages - self.back_pages)
+        return self._take(item)
 
     def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
         """Walk back from `page` to the page holding `position` (for 0: the oldest), pushing the pages passed over
@@ -92,10 +85,8 @@ class PassWalker:
         return page
 
     def settle(self) -> None:
-        """Wait for a speculative download still under way, so none runs into the next pass."""
-        if self._guess is not None:
-            self._guess[1].exception()
-            self._guess = None
+        """Drop the pages fetched ahead that the walk back did not need, so no parse runs into the next pass."""
+        self._drop(self._behind)
 
     def read_ahead(self, url: str, limit: int | None = None,
                    after: int | None = None) -> Future[tuple[list[Page], FeedError | None]]:
@@ -109,21 +100,77 @@ class PassWalker:
 
     def _read_group(self, url: str | None, limit: int, after: int | None) -> tuple[list[Page], FeedError | None]:
         pages: list[Page] = []
+        ahead: deque[Parsing] = deque()
         try:
             while url is not None and len(pages) < limit:
-                page = self._fetch_unconditionally(url)
+                self._check_link(url)
+                item = self._next(ahead, url, "next-archive")
+                self._fill(ahead, item, "next-archive", limit - len(pages) - 1)
+                page = self._take(item)
                 if after is not None and page.url != url and page.first is not None and page.first > after + 1:
                     # `url` was the page being filled (the publisher redirected it to the current page) and it
                     # filled up before the redirect was followed: the current page is now the one after it.
                     # Read `url` again, an archive now, rather than skip its entries.
                     self.seen.discard(page.url)
+                    self._drop(ahead)
                     page = self._fetch_unconditionally(url)
                 pages.append(page)
                 after = page.last if page.last is not None else after
                 url = page.next
         except FeedError as exc:
             return pages, exc
+        finally:
+            self._drop(ahead)
         return pages, None
+
+    def _next(self, ahead: deque[Parsing], url: str, rel: str | None) -> Parsing:
+        """The page at `url`: the first of those fetched ahead if it is that one, else fetched now (the guesses
+        ahead were wrong: dropped)."""
+        if ahead and ahead[0].url == url:
+            return ahead.popleft()
+        self._drop(ahead)
+        return self._start(url, rel)
+
+    def _start(self, url: str, rel: str | None) -> Parsing:
+        """Download and pre-scan `url` and start its parse: in a worker when it links on along `rel`, so more
+        pages follow. Errors are kept in the Parsing: a page fetched ahead may turn out not to be needed."""
+        item = Parsing(url)
+        try:
+            self.requests += 1
+            got = self.client.download(url)
+            if got is None:
+                raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
+            body, etag, item.final_url = got
+            item.scan = prescan(item.final_url, body)
+            pooled = rel is not None and bool(item.scan.links.get(rel))
+            item.future = self.parser.submit(item.final_url, body, etag, item.scan, pooled)
+        except FeedError as exc:
+            item.error = exc
+        return item
+
+    def _fill(self, ahead: deque[Parsing], current: Parsing, rel: str, budget: int) -> None:
+        """Fetch ahead along the pre-scans' `rel` links from the last page in flight, up to AHEAD (and `budget`)."""
+        last = ahead[-1] if ahead else current
+        while len(ahead) < min(AHEAD, budget) and last.scan is not None and last.error is None:
+            link = last.scan.links.get(rel)
+            origin = self.client.origin
+            if (not link or link in self.seen or link in (current.url, current.final_url)
+                    or any(link == i.url for i in ahead) or (origin is not None and not origin.holds(link))):
+                return
+            last = self._start(link, rel)
+            ahead.append(last)
+
+    def _take(self, item: Parsing) -> Page:
+        """The page of `item`, reached by the walk: marked seen, parsed (FeedError if it could not be had)."""
+        if item.final_url:
+            self.seen.add(item.final_url)
+        page = item.page()
+        self.saw(page)
+        return page
+
+    def _drop(self, ahead: deque[Parsing]) -> None:
+        while ahead:
+            ahead.popleft().cancel()
 
     def _fetch_unconditionally(self, url: str) -> Page:
         page = self.fetch(url)
