@@ -54,8 +54,10 @@ class Row:
 
 
 def gunicorn(app: str, workdir: Path, database_url: str, name: str) -> GunicornProcess:
+    # POLL_INTERVAL=0: the order service's own followers then read only on POST /poll, so nothing runs in the
+    # background and 4 workers may serve; the feed and intake code paths are those of compose's one worker.
     env = {"DATABASE_URL": database_url, "FEED_PAGE_SIZE": str(PAGE_SIZE), "WEB_CONCURRENCY": "4",
-           "GUNICORN_THREADS": "8"}
+           "GUNICORN_THREADS": "8", "POLL_INTERVAL": "0"}
     return GunicornProcess(app, workdir / name, env=env, workers=4, threads=8, name=name)
 
 
