@@ -84,6 +84,12 @@ class NotificationLog:
         self.clock = clock
         # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
         self.channel = f"atomshop_{self.table.name}"
+        # Built once: building a statement costs about as much as running it.
+        c = self.table.c
+        self._lock = text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')").bindparams(
+            key=APPEND_LOCK_KEY, channel=self.channel)
+        self._last = select(c.position, c.created).order_by(c.position.desc()).limit(1)
+        self._insert = insert(self.table)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -111,12 +117,12 @@ class NotificationLog:
     def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
-        if session.get_bind().dialect.name == "postgresql":
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
             # One round trip: the lock, and the notification every process's head listens for (sent at commit).
-            session.execute(text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')"),
-                            {"key": APPEND_LOCK_KEY, "channel": self.channel})
+            conn.execute(self._lock)
         # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
-        previous = self.last(session)
+        previous = conn.execute(self._last).first()
         position = previous[0] + 1 if previous else 1
         # Stamped under the lock, strictly after the previous one whatever the clock does (another process
         # may run ahead, the clock may step back): time order == position order, and no two entries share a
@@ -130,13 +136,12 @@ class NotificationLog:
         values = {"position": position, "event_type": event_type, "created": created,
                   "document": document if isinstance(document, str) else dumps(document)}
         # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
-        session.connection().execute(insert(self.table), values)
+        conn.execute(self._insert, values)
         return self.model(**values)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
-        c = self.table.c
-        found = session.connection().execute(select(c.position, c.created).order_by(c.position.desc()).limit(1)).first()
+        found = session.connection().execute(self._last).first()
         return (found[0], found[1]) if found else None
 
     def created_at(self, session: Session, position: int) -> datetime | None:

@@ -30,9 +30,18 @@ from common.feeds.publish.respond import (
 from common.feeds.uow import UnitOfWork
 
 PUBLISHER_KEY = "atomshop.publisher"
-APPENDED_KEY = "atomshop.appended"  # in Session.info: the session's commit wakes this process's long polls
+# In Session.info: the publishers this session appended to, told at its commit (wakes this process's long polls).
+APPENDED_KEY = "atomshop.appended"
 __all__ = ["APPENDED_KEY", "ARCHIVE_CACHE_CONTROL", "ATOM_TYPE", "CURRENT_CACHE_CONTROL", "PUBLISHER_KEY",
            "FeedPublisher", "PageCache", "PageKey"]
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    # One hook on the Session class, rather than one registered per append (which cost more than the append's
+    # insert): a commit with nothing appended finds no publishers and returns.
+    for publisher in session.info.pop(APPENDED_KEY, ()):
+        publisher._appended()
 
 
 class FeedPublisher:
@@ -69,13 +78,15 @@ class FeedPublisher:
     def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add a notification to the log in the caller's unit of work; it is in the feed once that commits."""
         row = self.log.append(session, event_type, document)
-        head, listener = self.head, self.listener
-        if head is not None:  # this process's own appends move its head at once
-            event.listen(session, "after_commit", lambda _session: head.changed(), once=True)
-        if listener is not None and not session.info.get(APPENDED_KEY):
-            session.info[APPENDED_KEY] = True  # one hook per session, however many entries it appends
-            event.listen(session, "after_commit", lambda _session: listener.kick())
+        session.info.setdefault(APPENDED_KEY, set()).add(self)  # _appended() once it commits (_after_commit)
         return row
+
+    def _appended(self) -> None:
+        """A transaction of this process that appended has committed: its head moves at once, long polls wake."""
+        if self.head is not None:
+            self.head.changed()
+        if self.listener is not None:
+            self.listener.kick()
 
     def start_listening(self) -> None:
         """Keep `signal` current from every process's appends (started lazily, so once per forked worker)."""
