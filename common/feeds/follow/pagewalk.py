@@ -31,18 +31,20 @@ class PassWalker:
         self._guess: tuple[str, Future[Download | None]] | None = None
         self.back_pages = 0
 
-    def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
-        """The page at `url`, or None for 304 Not Modified to `etag` (held up to `wait` s by a long-polling feed)."""
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0) -> Page | None:
+        """The page at `url`, or None for 304 Not Modified to `etag` (held up to `wait` s by a long-polling feed);
+        entries before position `handled` are not parsed when the page holds it (see parse_page)."""
         self._check_link(url)
         self.requests += 1
-        page = self.client.fetch(url, etag, wait)
+        page = self.client.fetch(url, etag, wait, handled)
         if page is not None:
             self.seen.add(page.url)
             self.saw(page)
         return page
 
-    def back(self, url: str, speculate: bool) -> Page:
-        """The page at `url` (a prev-archive link), using a speculative download of it if one is under way.
+    def back(self, url: str, speculate: bool, handled: int = 0) -> Page:
+        """The page at `url` (a prev-archive link), using a speculative download of it if one is under way; entries
+        before position `handled` are not parsed when the page holds it (see parse_page).
 
         A new consumer walks back to the oldest page, so while feedparser parses a page it already downloads the
         one the page's own XML names as prev-archive (`speculate`), as the pre-scan read it: never a URL in a
@@ -70,7 +72,7 @@ class PassWalker:
         origin = self.client.origin
         if speculate and nxt and nxt not in self.seen and (origin is None or origin.holds(nxt)):
             self._guess = (nxt, self.executor.submit(self.client.download, nxt))
-        page = parse_page(final_url, body, etag, scan)
+        page = parse_page(final_url, body, etag, scan, handled)
         self.saw(page)
         return page
 
@@ -85,7 +87,7 @@ class PassWalker:
                                     "has no prev-archive link")
                 return page  # an empty feed, or one that begins after the position: the history check says
             stack.push(page)
-            page = self.back(page.prev, speculate=position == 0)
+            page = self.back(page.prev, speculate=position == 0, handled=position)
         while (position and page.entry_at(position) is None and page.last is not None and page.last < position
                and page.next is not None):
             page = self._fetch_unconditionally(page.next)  # pages laid out anew: the position lies further on
