@@ -128,5 +128,33 @@ def test_an_order_placed_by_another_process_ends_the_304s_of_every_process(postg
     wait_until(lambda: b_client.get("/feed", headers={"If-None-Match": etag}).status_code == 200, timeout=5,
                message="B to see A's order")
     for app in (a, b):
-        app.extensions["atomshop.publisher"].head.close()
+        app.extensions["atomshop.publisher"].close()  # its listener, which the head listens through
+        app.extensions["atomshop.db"].dispose()
+
+
+def test_a_publishing_process_listens_on_one_connection_for_its_head_and_its_long_polls(postgres):
+    """The head in memory (304s) and the held long polls hear of appends through the same LISTEN connection."""
+    import psycopg
+
+    from tests.support import wait_until
+
+    url = postgres.create_database()
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "FEED_PAGE_SIZE": 7})
+    publisher = app.extensions["atomshop.publisher"]
+    client = app.test_client()
+    try:
+        etag = client.get("/feed").headers["ETag"]  # the head's first read
+        held = client.get("/feed", headers={"Prefer": "wait=1", "If-None-Match": etag})  # a long poll
+        assert held.status_code == 304 and held.headers["Preference-Applied"] == "wait=1"
+        database = url.rsplit("/", 1)[1]
+
+        def listening() -> int:
+            with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+                return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query LIKE "
+                                    "'LISTEN %%'", (database,)).fetchone()[0]
+        wait_until(lambda: listening() >= 1, message="the process to listen")
+        time.sleep(0.5)  # a second listener, if there were one, would be connected by now
+        assert listening() == 1
+    finally:
+        publisher.close()
         app.extensions["atomshop.db"].dispose()

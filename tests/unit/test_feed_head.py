@@ -134,12 +134,14 @@ def test_a_change_signalled_during_a_read_is_not_lost():
     assert head.get() == (2, None)
 
 
-@pytest.mark.parametrize("database", [":memory:"])
-def test_an_in_memory_sqlite_database_reads_the_head_every_time(database):
+def test_an_in_memory_sqlite_database_reads_the_head_every_time():
     from sqlalchemy import create_engine
 
-    from common.feeds.publish.head import watch_for
+    from common.feeds.publish.notify import AppendListener, AppendSignal
 
-    watch = watch_for(create_engine(f"sqlite:///{database}"), "atomshop_notifications")(None)
-    assert watch.moved() and watch.moved()
-
+    engine = create_engine("sqlite:///:memory:")
+    listener = AppendListener(AppendSignal(), lambda: None, engine, "atomshop_notifications")
+    read = CountingRead([(1, None)])
+    head = FeedHead(read, listener.watch, max_age=60)
+    assert [head.get() for _ in range(3)] == [(1, None)] * 3
+    assert read.calls == 3

@@ -103,3 +103,50 @@ def test_a_failing_long_poll_backs_off_and_shares_the_back_off_with_the_schedule
     assert poller.long_poll_step() == 1.0  # backing off (10 s), checked every second
     poller.tick()  # the schedule resumes but respects the same back-off
     assert len(feed.requests) == asked and poller.failures_in_a_row == 1
+
+
+def test_a_follower_parses_the_page_it_polls_from_its_position_on(rsps, tmp_path, monkeypatch):
+    import common.feeds.follow.page as page_module
+
+    feed = FakeFeed(rsps, size=10, count=4)
+    follower = make_follower(make_db(tmp_path), Recorder())
+    follower.poll()
+    parsed: list[int] = []
+    parse_feed = page_module.parse_feed
+    monkeypatch.setattr(page_module, "parse_feed", lambda body: parsed.append(body.count(b"<entry>")) or
+                        parse_feed(body))
+    feed.count = 6
+    assert follower.poll() == 2
+    # Entries 4 (the position, for the history check), 5 and 6 reach feedparser; 1-3 were handled before.
+    assert parsed == [3]
+    assert follower.load().position == 6
+
+
+def test_the_entries_before_the_position_are_left_out_only_when_the_page_holds_the_position():
+    from common.feeds.follow.page import parse_page
+    from tests.unit.follower_feed import entry_xml, page_xml
+
+    whole = page_xml(FEED_URL, [entry_xml(p) for p in range(1, 7)]).encode()
+    assert [e.position for e in parse_page(FEED_URL, whole, handled=4).entries] == [4, 5, 6]
+    assert [e.position for e in parse_page(FEED_URL, whole, handled=9).entries] == [1, 2, 3, 4, 5, 6]
+    gap = page_xml(FEED_URL, [entry_xml(p) for p in (1, 2, 3, 5, 6)]).encode()
+    # The history check must see the page as it is: a gap where the position should be.
+    assert [e.position for e in parse_page(FEED_URL, gap, handled=4).entries] == [1, 2, 3, 5, 6]
+    trimmed = parse_page(FEED_URL, whole, handled=4)
+    assert (trimmed.prev, trimmed.next, trimmed.is_archive) == (parse_page(FEED_URL, whole).prev, None, False)
+
+
+def test_a_follower_walking_back_to_the_page_that_just_filled_parses_only_its_entry(rsps, tmp_path, monkeypatch):
+    import common.feeds.follow.page as page_module
+
+    feed = FakeFeed(rsps, size=5, count=4)
+    follower = make_follower(make_db(tmp_path), Recorder())
+    follower.poll()
+    parsed: list[int] = []
+    parse_feed = page_module.parse_feed
+    monkeypatch.setattr(page_module, "parse_feed", lambda body: parsed.append(body.count(b"<entry>")) or
+                        parse_feed(body))
+    feed.count = 7  # page 1 filled up (5), page 2 began (6, 7)
+    assert follower.poll() == 3
+    # The new current page (6, 7), then page 1 from position 4 on (4, 5): not entries 1-3 again.
+    assert parsed == [2, 2]

@@ -81,10 +81,11 @@ class FeedClient:
         for deadline in list(self._deadlines):
             deadline.expire()
 
-    def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
-        """GET and parse a page; None when `etag` still matches (304). See `download` for `wait`."""
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0) -> Page | None:
+        """GET and parse a page; None when `etag` still matches (304). See `download` for `wait`, `parse_page` for
+        `handled`."""
         got = self.download(url, etag, wait)
-        return None if got is None else parse_page(got[2], got[0], got[1])
+        return None if got is None else parse_page(got[2], got[0], got[1], handled=handled)
 
     def download(self, url: str, etag: str | None = None,
                  wait: float = 0) -> Download | None:

@@ -220,12 +220,12 @@ class FeedFollower:
         is none, it is off the feed's origin (an older configuration), or it is gone."""
         bookmark = state.bookmark if self.origin.holds(state.bookmark) else None
         if bookmark is None:
-            return walk.fetch(self.feed_url)
+            return walk.fetch(self.feed_url, handled=state.position)
         try:
-            return walk.fetch(bookmark, state.etag, long_poll)
+            return walk.fetch(bookmark, state.etag, long_poll, handled=state.position)
         except PageGone:
             log.info("%s: bookmark %s is gone; reading %s", self.name, bookmark, self.feed_url)
-            return walk.fetch(self.feed_url)
+            return walk.fetch(self.feed_url, handled=state.position)
 
     def _forward(self, walk: PassWalker, page: Page, stack: PageStack, state: Tracked) -> int:
         """Handle the page in hand, the stack, then next-archive pages, a group per transaction (forward.py)."""

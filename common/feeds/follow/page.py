@@ -9,6 +9,7 @@ from typing import Any
 import feedparser
 import feedparser.api
 from feedparser import FeedParserDict
+from lxml import etree
 
 from common.feeds.follow.errors import FeedError
 from common.feeds.follow.prescan import Scan, prescan
@@ -57,6 +58,11 @@ class Page:
         return next((e for e in self.entries if e.position == position), None)
 
 
+# Already checked by the pre-scan (no DTD, no entities, bounded size); this parser would not resolve them anyway.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+_ENTRY = "{http://www.w3.org/2005/Atom}entry"
+_POSITION = f"{{{ATOMSHOP_NS}}}position"
+
 # feedparser asks xml.sax for the libxml2 driver first, and a failed import is retried on every parse (~15% of
 # a page's parse where the driver is not installed, as here); expat is what it falls back to anyway.
 feedparser.api.PREFERRED_XML_PARSERS = []
@@ -67,9 +73,18 @@ def parse_feed(body: bytes) -> FeedParserDict:
     return feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
 
 
-def parse_page(url: str, body: bytes, etag: str | None = None, scan: Scan | None = None) -> Page:
-    """Check and parse a page's bytes (pre-scanned unless `scan` is given); FeedError says what is wrong."""
+def parse_page(url: str, body: bytes, etag: str | None = None, scan: Scan | None = None,
+               handled: int = 0) -> Page:
+    """Check and parse a page's bytes (pre-scanned unless `scan` is given); FeedError says what is wrong.
+
+    `handled`: the follower's position. When the page holds the entry at that position, the entries before it are
+    left out (feedparser costs about a millisecond per entry, and a long-polling follower reads the current page
+    again for every new entry); everything a follower looks at — the entry at its position, those after it, the
+    page's links — is the same either way.
+    """
     scan = scan or prescan(url, body)
+    if handled > 1:
+        body = _from_position(body, handled)
     try:
         parsed = parse_feed(body)
     except Exception as exc:  # whatever hostile bytes make feedparser do, it is the page's fault
@@ -89,6 +104,28 @@ def parse_page(url: str, body: bytes, etag: str | None = None, scan: Scan | None
         raise FeedError(f"{url}: page lacks the link(s) {', '.join(missing)}")
     return Page(url, _entries(url, parsed, prefixes.get(ATOMSHOP_NS)), links.get("prev-archive"),
                 links.get("next-archive"), is_archive, etag)
+
+
+def _from_position(body: bytes, position: int) -> bytes:
+    """The page without its entries before `position` if it holds an entry at `position`, else as it is."""
+    try:
+        feed = etree.fromstring(body, parser=_PARSER)
+    except etree.XMLSyntaxError:
+        return body  # feedparser says what is wrong with it
+    before = []
+    held = False
+    for entry in feed.iterfind(_ENTRY):
+        found = entry.findtext(_POSITION)
+        number = int(found) if found and found.strip().isdigit() else None
+        held = held or number == position
+        if number is not None and number < position:
+            before.append(entry)
+    if not held or not before:
+        return body
+    for entry in before:
+        feed.remove(entry)
+    trimmed: bytes = etree.tostring(feed, encoding="UTF-8", xml_declaration=True)
+    return trimmed
 
 
 def _entries(url: str, parsed: FeedParserDict, prefix: str | None) -> tuple[FeedEntry, ...]:

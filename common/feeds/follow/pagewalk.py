@@ -44,27 +44,29 @@ class PassWalker:
         self._behind: deque[Parsing] = deque()  # walking back: the pages fetched ahead, in walking order
         self.back_pages = 0
 
-    def fetch(self, url: str, etag: str | None = None, wait: float = 0) -> Page | None:
-        """The page at `url`, or None for 304 Not Modified to `etag` (held up to `wait` s by a long-polling feed)."""
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0) -> Page | None:
+        """The page at `url`, or None for 304 Not Modified to `etag` (held up to `wait` s by a long-polling feed);
+        entries before position `handled` are not parsed when the page holds it (see parse_page)."""
         self._check_link(url)
         self.requests += 1
-        page = self.client.fetch(url, etag, wait)
+        page = self.client.fetch(url, etag, wait, handled)
         if page is not None:
             self.seen.add(page.url)
             self.saw(page)
         return page
 
-    def back(self, url: str, speculate: bool) -> Page:
+    def back(self, url: str, speculate: bool, handled: int = 0) -> Page:
         """The page at `url` (a prev-archive link). A new consumer (`speculate`) walks back to the oldest page, so
-        the pages beyond are fetched and parsed meanwhile (see the module's docstring)."""
+        the pages beyond are fetched and parsed meanwhile (see the module's docstring); entries before position
+        `handled` are not parsed on the page that holds it (see parse_page)."""
         self._check_link(url)
         self.back_pages += 1
         if self.back_pages > self.max_pages:
             raise FeedError(f"more than {self.max_pages} pages walked back in one pass without reaching the "
                             f"position; giving up at {url}")
-        item = self._next(self._behind, url, "prev-archive" if speculate else None)
+        item = self._next(self._behind, url, "prev-archive" if speculate else None, handled)
         if speculate:
-            self._fill(self._behind, item, "prev-archive", self.max_pages - self.back_pages)
+            self._fill(self._behind, item, "prev-archive", self.max_pages - self.back_pages, handled)
         return self._take(item)
 
     def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
@@ -78,7 +80,7 @@ class PassWalker:
                                     "has no prev-archive link")
                 return page  # an empty feed, or one that begins after the position: the history check says
             stack.push(page)
-            page = self.back(page.prev, speculate=position == 0)
+            page = self.back(page.prev, speculate=position == 0, handled=position)
         while (position and page.entry_at(position) is None and page.last is not None and page.last < position
                and page.next is not None):
             page = self._fetch_unconditionally(page.next)  # pages laid out anew: the position lies further on
@@ -123,15 +125,15 @@ class PassWalker:
             self._drop(ahead)
         return pages, None
 
-    def _next(self, ahead: deque[Parsing], url: str, rel: str | None) -> Parsing:
+    def _next(self, ahead: deque[Parsing], url: str, rel: str | None, handled: int = 0) -> Parsing:
         """The page at `url`: the first of those fetched ahead if it is that one, else fetched now (the guesses
         ahead were wrong: dropped)."""
         if ahead and ahead[0].url == url:
             return ahead.popleft()
         self._drop(ahead)
-        return self._start(url, rel)
+        return self._start(url, rel, handled)
 
-    def _start(self, url: str, rel: str | None) -> Parsing:
+    def _start(self, url: str, rel: str | None, handled: int = 0) -> Parsing:
         """Download and pre-scan `url` and start its parse: in a worker when it links on along `rel`, so more
         pages follow. Errors are kept in the Parsing: a page fetched ahead may turn out not to be needed."""
         item = Parsing(url)
@@ -143,12 +145,12 @@ class PassWalker:
             body, etag, item.final_url = got
             item.scan = prescan(item.final_url, body)
             pooled = rel is not None and bool(item.scan.links.get(rel))
-            item.future = self.parser.submit(item.final_url, body, etag, item.scan, pooled)
+            item.future = self.parser.submit(item.final_url, body, etag, item.scan, pooled, handled)
         except FeedError as exc:
             item.error = exc
         return item
 
-    def _fill(self, ahead: deque[Parsing], current: Parsing, rel: str, budget: int) -> None:
+    def _fill(self, ahead: deque[Parsing], current: Parsing, rel: str, budget: int, handled: int = 0) -> None:
         """Fetch ahead along the pre-scans' `rel` links from the last page in flight, up to AHEAD (and `budget`)."""
         last = ahead[-1] if ahead else current
         while len(ahead) < min(AHEAD, budget) and last.scan is not None and last.error is None:
@@ -157,7 +159,7 @@ class PassWalker:
             if (not link or link in self.seen or link in (current.url, current.final_url)
                     or any(link == i.url for i in ahead) or (origin is not None and not origin.holds(link))):
                 return
-            last = self._start(link, rel)
+            last = self._start(link, rel, handled)
             ahead.append(last)
 
     def _take(self, item: Parsing) -> Page:

@@ -68,18 +68,20 @@ class PageParser:
         self.workers = workers
         self.closed = False
 
-    def submit(self, url: str, body: bytes, etag: str | None, scan: Scan, pooled: bool = True) -> Future[Page]:
-        """Parse a pre-scanned page: in a worker when `pooled` (more pages follow it), else here and now."""
+    def submit(self, url: str, body: bytes, etag: str | None, scan: Scan, pooled: bool = True,
+               handled: int = 0) -> Future[Page]:
+        """Parse a pre-scanned page (see parse_page for `handled`): in a worker when `pooled` (more pages follow
+        it), else here and now."""
         if pooled and self.workers > 0 and not self.closed:
             pool = _pool.get(self)
             if pool is not None:
                 try:
-                    return pool.submit(parse_page, url, body, etag, scan)
+                    return pool.submit(parse_page, url, body, etag, scan, handled)
                 except (BrokenProcessPool, RuntimeError, OSError):  # broken, shut down meanwhile, or no fork
                     _pool.discard_broken()
         done: Future[Page] = Future()
         try:
-            done.set_result(parse_page(url, body, etag, scan))
+            done.set_result(parse_page(url, body, etag, scan, handled))
         except Exception as exc:
             done.set_exception(exc)
         return done

@@ -96,7 +96,11 @@ class TrackingStore:
 
     def advance(self, session: Session, old: Tracked, new: Tracked, counts: dict[str, int],
                 retry_reason: str | None) -> bool:
-        """UPDATE … WHERE position = old.position (and not halted): False when another instance moved first."""
+        """UPDATE … WHERE position = old.position (and not halted): False when another instance moved first.
+
+        Without synchronize_session: the record is never loaded as an object in the session, and the ORM's search
+        of the session for objects to update doubled the cost of a one-entry transaction (2.7 vs 1.4 ms, SQLite).
+        """
         T = self.model
         result = session.execute(
             update(T).where(T.consumer == self.consumer, T.position == old.position, T.halted_reason.is_(None)).values(
@@ -104,7 +108,7 @@ class TrackingStore:
                 entry_updated=new.entry_updated, retry_position=new.retry_position,
                 retry_attempts=new.retry_attempts, retry_reason=retry_reason,
                 handled=T.handled + counts["handled"], skipped=T.skipped + counts["skipped"],
-                dead_lettered=T.dead_lettered + counts["dead_lettered"]))
+                dead_lettered=T.dead_lettered + counts["dead_lettered"]).execution_options(synchronize_session=False))
         return rowcount(result) == 1
 
     def record_entry(self, position: int, entry_id: str, updated: str | None) -> None:
@@ -140,7 +144,8 @@ class TrackingStore:
         """Store the time of a successful pass (a plain UPDATE: the position is not touched)."""
         T = self.model
         with self.db.write() as session:
-            session.execute(update(T).where(T.consumer == self.consumer).values(last_poll=moment))
+            session.execute(update(T).where(T.consumer == self.consumer).values(last_poll=moment)
+                            .execution_options(synchronize_session=False))
 
     def stats(self) -> dict[str, Any]:
         """Position and durable counters, for /health."""

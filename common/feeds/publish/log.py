@@ -82,7 +82,7 @@ class NotificationLog:
         self.model = model
         self.table = model.__table__  # appends and head reads go through Core: no ORM overhead on the hot path
         self.clock = clock
-        # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/head.py listens).
+        # PostgreSQL NOTIFY channel an append signals on commit (common/feeds/publish/notify.py listens).
         self.channel = f"atomshop_{self.table.name}"
         # Built once: building a statement costs about as much as running it.
         c = self.table.c

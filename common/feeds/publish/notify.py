@@ -1,13 +1,16 @@
 """Append notifications: the newest (position, created) of a log as this process knows it, and who waits for it.
 
 An `AppendSignal` holds the head and wakes whoever waits for it to move (held long polls) and calls whoever
-subscribed (e.g. an in-memory head cache). An `AppendListener` keeps it current from every process that appends:
+subscribed (the process's FeedHead). An `AppendListener` keeps it current from every process that appends:
 - in this process, `kick()` after a commit that appended (wired by FeedPublisher.append);
 - on PostgreSQL, LISTEN on the channel the append NOTIFYs in its own transaction;
 - on SQLite, `PRAGMA data_version` on one connection, read every few milliseconds (it changes when any other
   connection, in any process, commits to the file).
 Each of these is a hint only: the listener then reads the head from the database (one indexed query per
 process), and it re-reads it every `recheck` seconds anyway, so a lost hint costs at most that delay.
+It is the process's one way of hearing of appends: `watch()` gives the FeedHead (head.py) what it asks on every
+request (PostgreSQL: whether the LISTEN is in effect; SQLite: the same data_version connection), so a process
+holds one LISTEN connection, or one watching SQLite connection, whatever it serves.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
+
+from common.feeds.publish.head import FeedHead, ReadEveryTime, Watch
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +99,45 @@ class AppendListener:
         self.sqlite_watch = sqlite_watch
         self._kicked = threading.Event()
         self._stopping = threading.Event()
+        self._listening = threading.Event()  # PostgreSQL: LISTEN is in effect, every append will be heard
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        # SQLite: the connection whose data_version tells of other connections' commits, shared by this thread
+        # and the FeedHead's requests (under _version_lock), opened in the process that uses it.
+        self._version_lock = threading.Lock()
+        self._version_connection: sqlite3.Connection | None = None
+        self._version_pid = 0
+
+    @property
+    def _sqlite_file(self) -> str | None:
+        """The SQLite database's path; None for another database, or an in-memory one no other process sees."""
+        path = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:":
+            return None
+        return path
+
+    def watch(self, head: FeedHead) -> Watch:
+        """What `head` asks on every request: whether the log may have grown since it last asked (head.py)."""
+        if self.engine.dialect.name == "postgresql":
+            self.ensure_started()  # the head depends on it: it listens from the first request on
+            return _Listening(self._listening)
+        if self._sqlite_file:
+            return _DataVersion(self)
+        return ReadEveryTime()
+
+    def data_version(self) -> int | None:
+        """SQLite's `PRAGMA data_version` on this process's watching connection (None once stopped)."""
+        path = self._sqlite_file
+        with self._version_lock:
+            if self._version_connection is None or self._version_pid != os.getpid():
+                if path is None or self._stopping.is_set():
+                    return None
+                # Outside the pool, never handed out: it lives as long as the process (or until stop()).
+                self._version_connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+                self._version_pid = os.getpid()
+            version: int = self._version_connection.execute("PRAGMA data_version").fetchone()[0]
+            return version
 
     def ensure_started(self) -> None:
         """Start the thread unless it runs in this process (lazy: gunicorn forks workers after the app is built)."""
@@ -119,6 +160,10 @@ class AppendListener:
         self._stopping.set()
         self._kicked.set()
         self.signal.close()
+        with self._version_lock:
+            if self._version_connection is not None and self._version_pid == os.getpid():
+                self._version_connection.close()
+            self._version_connection = None
 
     def _refresh(self) -> None:
         try:
@@ -140,43 +185,69 @@ class AppendListener:
                 self._refresh()
 
     def _watch_sqlite(self) -> None:
-        path = self.engine.url.database
-        if not path or path == ":memory:":  # no other process can write to it: kicks and rechecks suffice
+        version = self.data_version()
+        if version is None:  # in memory, no other process can write to it: kicks and rechecks suffice
             while not self._stopping.is_set():
                 self._kicked.wait(self.recheck)
                 self._kicked.clear()
                 self._refresh()
             return
-        # Its own connection, outside the pool: it lives as long as the process.
-        raw = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        try:
-            cursor = raw.cursor()
-            version = cursor.execute("PRAGMA data_version").fetchone()[0]
-            next_check = time.monotonic() + self.recheck
-            while not self._stopping.is_set():
-                kicked = self._kicked.wait(self.sqlite_watch)
-                self._kicked.clear()
-                now_version = cursor.execute("PRAGMA data_version").fetchone()[0]
-                if kicked or now_version != version or time.monotonic() >= next_check:
-                    version = now_version
-                    next_check = time.monotonic() + self.recheck
-                    self._refresh()
-        finally:
-            raw.close()
+        next_check = time.monotonic() + self.recheck
+        while not self._stopping.is_set():
+            kicked = self._kicked.wait(self.sqlite_watch)
+            self._kicked.clear()
+            now_version = self.data_version()
+            if kicked or now_version != version or time.monotonic() >= next_check:
+                version = now_version
+                next_check = time.monotonic() + self.recheck
+                self._refresh()
 
     def _listen_postgresql(self) -> None:
         import psycopg
 
         url = self.engine.url.set(drivername="postgresql")
-        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'LISTEN "{self.channel}"')
-            self._refresh()  # whatever was appended before LISTEN took effect
-            while not self._stopping.is_set():
-                heard = False
-                for _ in conn.notifies(timeout=self.recheck, stop_after=1):
-                    heard = True
-                # Notifications are hints: one head read covers any number of them, and a silent second re-reads
-                # anyway (a NOTIFY lost with a dropped connection, a row written by other means).
-                for _ in conn.notifies(timeout=0, stop_after=1000) if heard else ():
-                    pass
-                self._refresh()
+        try:
+            with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+                conn.execute(f'LISTEN "{self.channel}"')
+                self._listening.set()  # from here on the head may trust its memory: every append will be heard
+                self._refresh()  # whatever was appended before LISTEN took effect
+                while not self._stopping.is_set():
+                    heard = False
+                    for _ in conn.notifies(timeout=self.recheck, stop_after=1):
+                        heard = True
+                    # Notifications are hints: one head read covers any number of them, and a silent second
+                    # re-reads anyway (a NOTIFY lost with a dropped connection, a row written by other means).
+                    for _ in conn.notifies(timeout=0, stop_after=1000) if heard else ():
+                        pass
+                    self._refresh()
+        finally:
+            self._listening.clear()
+
+
+class _Listening:
+    """PostgreSQL: the head may trust its memory while the listener listens (it calls `changed()` on each append)."""
+
+    def __init__(self, listening: threading.Event) -> None:
+        self._listening = listening
+
+    def moved(self) -> bool:
+        return not self._listening.is_set()
+
+    def close(self) -> None:
+        pass
+
+
+class _DataVersion:
+    """SQLite: the log may have grown when the listener's connection sees another data_version than last time."""
+
+    def __init__(self, listener: AppendListener) -> None:
+        self._listener = listener
+        self._seen: int | None = None
+
+    def moved(self) -> bool:
+        version = self._listener.data_version()
+        moved, self._seen = version is None or version != self._seen, version
+        return moved
+
+    def close(self) -> None:
+        pass

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, render_template
 from common.feeds.publish.cache import PageCache, PageKey
-from common.feeds.publish.head import FeedHead, Head, watch_for
+from common.feeds.publish.head import FeedHead, Head
 from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin, utcnow
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
 from common.feeds.publish.notify import AppendListener, AppendSignal
@@ -105,9 +105,10 @@ class FeedPublisher:
         self.db = db
         with db.read() as session:
             engine = session.get_bind().engine
-        self.head = head = FeedHead(self._read_head, watch_for(engine, self.log.channel))
-        self.listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
-        self.signal.subscribe(lambda _head: head.changed())  # whatever wakes long polls refreshes the head
+        # One listener per process hears of every append: it wakes held long polls and keeps the head current.
+        self.listener = listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
+        self.head = head = FeedHead(self._read_head, listener.watch)
+        self.signal.subscribe(lambda _head: head.changed())
         if self.archive_model is not None:
             self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION, engine)
         if self.origin_model is not None:
