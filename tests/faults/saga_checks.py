@@ -40,7 +40,11 @@ def check_saga(shop: Shop, outcomes: Outcomes) -> dict:
     shipment_cancelled = _once(shipping, "ShipmentCancelled", "order_id")
     refused = _once(shipping, "ShipmentCancellationRefused", "order_id")
     assert set(prepared) == set(created), "not exactly one ShipmentPrepared per order"
-    assert set(dispatched) == {o for o, code in outcomes.dispatches.items() if code == 200}
+    answered_200 = {o for o, code in outcomes.dispatches.items() if code == 200}
+    assert set(dispatched) == answered_200, (
+        f"ShipmentDispatched entries but no 200: {sorted(set(dispatched) - answered_200)} "
+        f"(their answers: {[outcomes.dispatches.get(o) for o in sorted(set(dispatched) - answered_200)]}); "
+        f"200 but no entry: {sorted(answered_200 - set(dispatched))}")
     assert not set(dispatched) & set(shipment_cancelled), "a shipment both dispatched and cancelled"
     assert set(shipment_cancelled) | set(refused) == set(cancelled) and not set(shipment_cancelled) & set(refused)
     assert set(refused) <= set(dispatched) and all(dispatched[o] < refused[o] for o in refused)
