@@ -112,7 +112,7 @@ class _SharedPool:
                     self._alive = self._alive or multiprocessing.Pipe(duplex=False)
                     self._executor = ProcessPoolExecutor(user.workers, mp_context=_context(),
                                                          initializer=_worker_started, initargs=(self._alive[0],))
-                except (OSError, ValueError):  # no processes to be had here: parse in the calling thread
+                except (OSError, ValueError, NotImplementedError):  # no processes here: parse in the caller
                     return None
                 self._pid = os.getpid()
             self._users.add(user)
