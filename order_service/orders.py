@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +28,9 @@ log = logging.getLogger(__name__)
 # it (SQLAlchemy then finds its compiled form in its cache), and rows are all intake needs, never ORM objects.
 SELECT_CUSTOMER = select(Customer).where(Customer.id == bindparam("id"))
 SELECT_ITEMS = select(Item).where(Item.id.in_(bindparam("ids", expanding=True)))
-INSERT_ORDER = insert(Order).returning(Order.id)
+# The new order's id as the driver reports it: SQLite's lastrowid (no RETURNING row to fetch with the write lock
+# held), PostgreSQL's implicit RETURNING (the same round trip).
+INSERT_ORDER = insert(Order)
 INSERT_LINES = insert(OrderLine)
 INSERT_STATUS = insert(OrderStatus)
 
@@ -99,15 +100,24 @@ def place_order(db: UnitOfWork, publisher: FeedPublisher, request: OrderRequest)
     """
     if db.is_sqlite:
         with db.read() as session:
-            checked = _check(session, request)
+            new_order = _prepare(session, request)
         with db.write() as session:
-            return _store(session, publisher, request, *checked)
+            return _store(session, publisher, new_order)
     with db.write() as session:
-        return _store(session, publisher, request, *_check(session, request))
+        return _store(session, publisher, _prepare(session, request))
 
 
-def _check(session: Session, request: OrderRequest) -> tuple[Any, dict[int, Any], dict]:
-    """(customer, items by id, the document without its id), or InvalidOrder listing what is wrong."""
+@dataclass
+class _NewOrder:
+    """What the write needs, worked out before it: the rows and the document, all but the order's id."""
+
+    order: dict[str, Any]  # the orders row
+    lines: list[dict[str, Any]]  # the order_lines rows
+    document: dict  # the order document, its id a stand-in
+
+
+def _prepare(session: Session, request: OrderRequest) -> _NewOrder:
+    """The new order's rows and document, checked against the database; InvalidOrder lists what is wrong."""
     conn = session.connection()
     customer = conn.execute(SELECT_CUSTOMER, {"id": request.customer_id}).first()
     wanted = sorted({item_id for item_id, _ in request.lines})
@@ -120,22 +130,25 @@ def _check(session: Session, request: OrderRequest) -> tuple[Any, dict[int, Any]
             errors[f"lines[{index}].item_id"] = f"no item with id {item_id}"
     if errors:
         raise InvalidOrder(errors)
-    lines = [(items[item_id], quantity) for item_id, quantity in request.lines]
-    return customer, items, _document(utcnow(), customer, request, lines)
-
-
-def _store(session: Session, publisher: FeedPublisher, request: OrderRequest, customer: Any, items: dict[int, Any],
-           document: dict) -> dict:
-    """INSERT the order and its lines, append OrderCreated; returns the document with the order's id."""
+    created = utcnow()
     addresses = {f"{kind}_{part}": address[part] for kind, address in
                  (("shipping", request.shipping), ("billing", request.billing)) for part in ADDRESS_PARTS}
+    lines = [{"line_no": n, "item_id": item_id, "quantity": quantity, "price": items[item_id].price}
+             for n, (item_id, quantity) in enumerate(request.lines, start=1)]
+    document = _document(created, customer, request, [(items[item_id], quantity) for item_id, quantity in
+                                                      request.lines])
+    return _NewOrder({"created": created, "customer_id": request.customer_id, **addresses}, lines, document)
+
+
+def _store(session: Session, publisher: FeedPublisher, new_order: _NewOrder) -> dict:
+    """INSERT the order and its lines, append OrderCreated; returns the document with the order's id."""
     conn = session.connection()
-    created = datetime.fromisoformat(document["created"])
-    order_id = conn.execute(INSERT_ORDER, {"created": created, "customer_id": customer.id, **addresses}).scalar_one()
-    conn.execute(INSERT_LINES, [
-        {"order_id": order_id, "line_no": n, "item_id": item_id, "quantity": quantity, "price": items[item_id].price}
-        for n, (item_id, quantity) in enumerate(request.lines, start=1)])
+    key = conn.execute(INSERT_ORDER, new_order.order).inserted_primary_key
+    assert key is not None  # a single-row INSERT always reports it
+    order_id = key[0]
+    conn.execute(INSERT_LINES, [{**line, "order_id": order_id} for line in new_order.lines])
     conn.execute(INSERT_STATUS, {"order_id": order_id})  # nothing heard yet; followers fill it in
+    document = new_order.document
     document["id"] = order_id
     publisher.append(session, EVENT_ORDER_CREATED, document)
     return document
@@ -144,7 +157,7 @@ def _store(session: Session, publisher: FeedPublisher, request: OrderRequest, cu
 def _document(created, customer, request: OrderRequest, lines: list[tuple[Any, int]]) -> dict:
     """The order document before the order has an id (checked with a stand-in id of 1)."""
     total = sum((item.price * quantity for item, quantity in lines), Decimal("0.00"))
-    return OrderDocument.model_validate({
+    document = {
         "id": 1,
         "created": rfc3339(created),
         "customer": customer_document(customer),
@@ -152,7 +165,10 @@ def _document(created, customer, request: OrderRequest, lines: list[tuple[Any, i
         "billing_address": dict(request.billing),
         "lines": [{"item": item_document(item), "quantity": quantity} for item, quantity in lines],
         "total": money(total),
-    }).model_dump(mode="json")
+    }
+    # Checked by its published model, and kept as built: already in the model's JSON form, field for field.
+    OrderDocument.model_validate(document)
+    return document
 
 
 def log_placed(order_id: int) -> None:

@@ -117,6 +117,7 @@ class NotificationLog:
     def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
+        stored = document if isinstance(document, str) else dumps(document)  # needs no position: before the lock
         conn = session.connection()
         if conn.dialect.name == "postgresql":
             # One round trip: the lock, and the notification every process's head listens for (sent at commit).
@@ -133,8 +134,7 @@ class NotificationLog:
         with self._latest_lock:
             if self._latest is None or created > self._latest:
                 self._latest = created
-        values = {"position": position, "event_type": event_type, "created": created,
-                  "document": document if isinstance(document, str) else dumps(document)}
+        values = {"position": position, "event_type": event_type, "created": created, "document": stored}
         # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
         conn.execute(self._insert, values)
         return self.model(**values)
