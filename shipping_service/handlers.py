@@ -45,14 +45,19 @@ def dispatch(session: Session, order_id: int) -> Shipment:
 
     LookupError when there is no such shipment, NotDispatchable when it is cancelled.
     """
-    moment = utcnow()
-    if transition(session, Shipment, order_id, Shipment.state == "pending", state="dispatched", dispatched=moment):
-        PUBLISH.append(session, SHIPMENT_DISPATCHED, {"order_id": order_id, "dispatched": rfc3339(moment)})
-    shipment = session.get(Shipment, order_id, populate_existing=True)
-    if shipment is None:
-        raise LookupError(f"no shipment for order {order_id}")
+    # Read and locked first, then changed: a racing cancellation waits for this transaction. A check-and-change
+    # UPDATE alone is not enough here: on PostgreSQL it misses a shipment whose INSERT commits just after it, and
+    # the read that follows would then find that shipment pending and answer as if it had been dispatched.
+    try:
+        shipment: Shipment = require(session, Shipment, order_id)
+    except LookupError:
+        raise LookupError(f"no shipment for order {order_id}") from None
     if shipment.state == "cancelled":
         raise NotDispatchable(f"the shipment for order {order_id} is cancelled: it cannot be dispatched")
+    if shipment.state == "pending":
+        moment = utcnow()
+        shipment.state, shipment.dispatched = "dispatched", moment
+        PUBLISH.append(session, SHIPMENT_DISPATCHED, {"order_id": order_id, "dispatched": rfc3339(moment)})
     return shipment
 
 
