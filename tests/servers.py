@@ -209,8 +209,9 @@ http {{
         self._wait_answering(self.url + "/health")
         return self
 
-    def stop(self, sig: int = signal.SIGQUIT, timeout: float = 15.0) -> None:
-        """Graceful stop (SIGQUIT), then delete the prefix."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Fast stop (SIGTERM: open connections are closed, where SIGQUIT would wait out every held long poll
+        the services keep open through it), then delete the prefix."""
         super().stop(sig, timeout)
         shutil.rmtree(self.prefix, ignore_errors=True)
 
