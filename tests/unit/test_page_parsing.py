@@ -193,3 +193,35 @@ def test_a_page_fetched_ahead_is_used_only_where_the_full_parse_agrees(rsps, tmp
     urls = [u for u, _ in feed.requests]
     assert urls[:3] == [FEED_URL, page3, page1]  # the guess was fetched…
     assert urls.count(page2) == 1 and urls.count(page1) == 2  # …and not used: page 2 came next, then page 1 again
+
+
+def test_a_follower_that_keeps_up_never_hands_a_page_to_the_pool(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=3, count=2)
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    follower.poll()
+    for count in range(3, 11):  # one entry at a time, across page boundaries
+        feed.count = count
+        assert follower.poll() == 1
+    assert handler.positions == list(range(1, 11))
+    assert follower.parser not in parsing._pool._users
+
+
+def test_a_consumer_resuming_from_an_old_bookmark_reads_the_pages_ahead_in_workers(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=3, count=5)
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    follower.poll()
+    feed.count = 40  # it was down a while: 35 new entries on 12 pages after its bookmark
+    assert follower.poll() == 35
+    assert handler.positions == list(range(1, 41))
+    assert follower.parser in parsing._pool._users
+
+
+def test_the_pre_scan_guesses_the_first_position_from_the_entries_xml_alone():
+    body = page_xml(FEED_URL, [entry_xml(p, prefix="as") for p in (7, 8, 9)], prefix="as")
+    body = body.replace("<title>Orders</title>", "<title>Orders</title><!-- <as:position>1</as:position> -->")
+    scan = prescan(FEED_URL, body.encode())
+    assert scan.first == 7
+    assert scan.holds(8) and not scan.holds(6) and not scan.holds(0)
+    assert prescan(FEED_URL, page_xml(FEED_URL, []).encode()).first is None

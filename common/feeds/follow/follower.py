@@ -4,15 +4,15 @@ One pass (poll), under a per-follower lock (passgate.py):
 1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page. A halted
    record stops here (FollowerHalted); a bookmark off the feed's origin (origin.py) is discarded.
 2. Fetch the bookmark (a new consumer: the feed URL), with If-None-Match when the ETag is known; 304 → done.
-3. Walk `prev-archive` back to the page holding p (a new consumer downloads the pages beyond while worker
-   processes parse those before, pagewalk.py and parsing.py), pushing the pages passed over onto a PageStack (at
-   most `max_back_pages`, kept as compact tuples spooled to disk past 4 MiB). That page must hold the entry
-   recorded with p (history.py), else the follower halts durably until `TrackingStore.reset`.
+3. Walk `prev-archive` back to the page holding p (downloading the pages beyond, up to the one whose pre-scan
+   says it holds p, while worker processes parse those before: pagewalk.py, parsing.py), pushing the pages passed
+   over onto a PageStack (at most `max_back_pages`, kept as compact tuples spooled to disk past 4 MiB). That page
+   must hold the entry recorded with p (history.py), else the follower halts durably until `TrackingStore.reset`.
 4. Going forward (forward.py): the page in hand, the stack, then `next-archive` to the current page, each page
    fetched at most once (a URL met twice is a link loop: FeedError), the next group of up to GROUP_PAGES read
    ahead in a worker thread and parsed in worker processes (pagewalk.py, parsing.py): at most 2 × GROUP_PAGES
-   parsed pages in memory. After
-   `pages_per_pass` pages the pass ends (`caught_up` False) and the next one resumes from the bookmark.
+   parsed pages in memory. After `pages_per_pass` pages the pass ends (`caught_up` False) and the next one
+   resumes from the bookmark.
 5. Per group or page, one transaction holds the handlers' effects (each in a savepoint) and the compare-and-set
    advance of the tracking record; another instance having moved first → roll back, re-read, carry on
    (applier.py). A failing batch handler is retried page by page, then entry by entry, to find the culprit,

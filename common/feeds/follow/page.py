@@ -12,9 +12,8 @@ from feedparser import FeedParserDict
 from lxml import etree
 
 from common.feeds.follow.errors import FeedError
-from common.feeds.follow.prescan import Scan, prescan
+from common.feeds.follow.prescan import ATOMSHOP_NS, Scan, prescan
 
-ATOMSHOP_NS = "tag:atomshop.example,2026:ns/feed"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
 

@@ -1,10 +1,11 @@
 """One pass over a paged feed: every page fetched at most once, link loops refused, pages read and parsed ahead.
 
-Reading a backlog (a new consumer walking back, a group read ahead going forward), the walk downloads along the
-link each page's pre-scan read (its own XML link, never one in a comment, never one off the feed's origin) while
-worker processes parse the pages before it (parsing.py): up to AHEAD pages in flight. A page fetched ahead is used
-only once the full parse of the page before agrees that it links there; the last page of a run (no link on) and
-a single page are parsed in the calling thread, so a follower that keeps up never starts a process.
+Reading a backlog (walking back, a group read ahead going forward), the walk downloads along the link each page's
+pre-scan read (its own XML link, never one in a comment, never one off the feed's origin) while worker processes
+parse the pages before it (parsing.py): up to AHEAD pages in flight. Walking back, it goes no further ahead than
+the page whose pre-scan says it holds the position. A page fetched ahead is used only once the full parse of the
+page before agrees that it links there. The last page of a run (no link on, or the position reached) is parsed in
+the calling thread, so a follower that keeps up never starts a process.
 """
 from __future__ import annotations
 
@@ -55,18 +56,20 @@ class PassWalker:
             self.saw(page)
         return page
 
-    def back(self, url: str, speculate: bool, handled: int = 0) -> Page:
-        """The page at `url` (a prev-archive link). A new consumer (`speculate`) walks back to the oldest page, so
-        the pages beyond are fetched and parsed meanwhile (see the module's docstring); entries before position
-        `handled` are not parsed on the page that holds it (see parse_page)."""
+    def back(self, url: str, position: int) -> Page:
+        """The page at `url` (a prev-archive link), walking back to the page holding `position` (0: the oldest).
+
+        While the walk goes on, the pages beyond are fetched and parsed meanwhile (see the module's docstring),
+        as far as the page whose pre-scan says it holds the position: the usual walk, from a current page that
+        filled up to the one before, fetches nothing ahead and parses here. On the page that holds `position`,
+        the entries before it are not parsed (see parse_page)."""
         self._check_link(url)
         self.back_pages += 1
         if self.back_pages > self.max_pages:
             raise FeedError(f"more than {self.max_pages} pages walked back in one pass without reaching the "
                             f"position; giving up at {url}")
-        item = self._next(self._behind, url, "prev-archive" if speculate else None, handled)
-        if speculate:
-            self._fill(self._behind, item, "prev-archive", self.max_pages - self.back_pages, handled)
+        item = self._next(self._behind, url, "prev-archive", position)
+        self._fill(self._behind, item, "prev-archive", self.max_pages - self.back_pages, position)
         return self._take(item)
 
     def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
@@ -80,7 +83,7 @@ class PassWalker:
                                     "has no prev-archive link")
                 return page  # an empty feed, or one that begins after the position: the history check says
             stack.push(page)
-            page = self.back(page.prev, speculate=position == 0, handled=position)
+            page = self.back(page.prev, position)
         while (position and page.entry_at(position) is None and page.last is not None and page.last < position
                and page.next is not None):
             page = self._fetch_unconditionally(page.next)  # pages laid out anew: the position lies further on
@@ -125,17 +128,18 @@ class PassWalker:
             self._drop(ahead)
         return pages, None
 
-    def _next(self, ahead: deque[Parsing], url: str, rel: str | None, handled: int = 0) -> Parsing:
+    def _next(self, ahead: deque[Parsing], url: str, rel: str, position: int | None = None) -> Parsing:
         """The page at `url`: the first of those fetched ahead if it is that one, else fetched now (the guesses
         ahead were wrong: dropped)."""
         if ahead and ahead[0].url == url:
             return ahead.popleft()
         self._drop(ahead)
-        return self._start(url, rel, handled)
+        return self._start(url, rel, position)
 
-    def _start(self, url: str, rel: str | None, handled: int = 0) -> Parsing:
-        """Download and pre-scan `url` and start its parse: in a worker when it links on along `rel`, so more
-        pages follow. Errors are kept in the Parsing: a page fetched ahead may turn out not to be needed."""
+    def _start(self, url: str, rel: str, position: int | None = None) -> Parsing:
+        """Download and pre-scan `url` and start its parse: in a worker when more pages follow along `rel`
+        (walking back to `position`: unless the page seems to hold it). Errors are kept in the Parsing: a page
+        fetched ahead may turn out not to be needed."""
         item = Parsing(url)
         try:
             self.requests += 1
@@ -144,23 +148,30 @@ class PassWalker:
                 raise FeedError(f"GET {url}: 304 Not Modified to a request without a validator")
             body, etag, item.final_url = got
             item.scan = prescan(item.final_url, body)
-            pooled = rel is not None and bool(item.scan.links.get(rel))
-            item.future = self.parser.submit(item.final_url, body, etag, item.scan, pooled, handled)
+            item.future = self.parser.submit(item.final_url, body, etag, item.scan, self._leads_on(item, rel, position),
+                                             position or 0)
         except FeedError as exc:
             item.error = exc
         return item
 
-    def _fill(self, ahead: deque[Parsing], current: Parsing, rel: str, budget: int, handled: int = 0) -> None:
-        """Fetch ahead along the pre-scans' `rel` links from the last page in flight, up to AHEAD (and `budget`)."""
+    def _fill(self, ahead: deque[Parsing], current: Parsing, rel: str, most: int, position: int | None = None) -> None:
+        """Fetch ahead along the pre-scans' `rel` links from the last page in flight, up to `most` (and AHEAD)."""
         last = ahead[-1] if ahead else current
-        while len(ahead) < min(AHEAD, budget) and last.scan is not None and last.error is None:
-            link = last.scan.links.get(rel)
+        while len(ahead) < min(AHEAD, most) and self._leads_on(last, rel, position):
+            link = last.scan.links[rel] if last.scan else ""
             origin = self.client.origin
-            if (not link or link in self.seen or link in (current.url, current.final_url)
-                    or any(link == i.url for i in ahead) or (origin is not None and not origin.holds(link))):
+            if (link in self.seen or link in (current.url, current.final_url) or any(link == i.url for i in ahead)
+                    or (origin is not None and not origin.holds(link))):
                 return
-            last = self._start(link, rel, handled)
+            last = self._start(link, rel, position)
             ahead.append(last)
+
+    @staticmethod
+    def _leads_on(item: Parsing, rel: str, position: int | None) -> bool:
+        """Whether the walk will go on from `item` along `rel`, as far as its pre-scan tells."""
+        scan = item.scan
+        return (item.error is None and scan is not None and bool(scan.links.get(rel))
+                and (position is None or not scan.holds(position)))
 
     def _take(self, item: Parsing) -> Page:
         """The page of `item`, reached by the walk: marked seen, parsed (FeedError if it could not be had)."""

@@ -17,12 +17,14 @@ from lxml import etree
 from common.feeds.follow.errors import FeedError
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+ATOMSHOP_NS = "tag:atomshop.example,2026:ns/feed"
 MAX_ELEMENTS = 50_000
 MAX_ATTRIBUTES = 50_000
 MAX_ATTRIBUTES_PER_ELEMENT = 32
 # No feed of ours declares a DTD; refusing any before parsing rules out XXE and entity expansion bombs.
 _DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _LINK = f"{{{ATOM_NS}}}link"
+_POSITIONS = f"{{{ATOM_NS}}}entry/{{{ATOMSHOP_NS}}}position"
 _LONG_SEGMENT = re.compile(rb"<([^<]{4096,})")
 # A start tag with too many attributes, matched at the start of a "<"-segment ("<" never occurs inside a tag).
 _CROWDED_TAG = re.compile(rb"""[^\s<>/!?]+(?:\s+[^\s=<>/]+\s*=\s*(?:"[^"]*"|'[^']*')){%d}"""
@@ -31,11 +33,17 @@ _CROWDED_TAG = re.compile(rb"""[^\s<>/!?]+(?:\s+[^\s=<>/]+\s*=\s*(?:"[^"]*"|'[^'
 
 @dataclass(frozen=True)
 class Scan:
-    """What the pre-scan learnt: the feed-level links by rel (the first of each), and the counts."""
+    """What the pre-scan learnt: the feed-level links by rel (the first of each), the counts, and the smallest
+    entry position (a guess for walking back: only the full parse is trusted)."""
 
     links: dict[str, str]
     elements: int
     attributes: int
+    first: int | None = None
+
+    def holds(self, position: int) -> bool:
+        """Whether the page seems to hold `position` (for 0: the first entry), as history.holds asks of a Page."""
+        return self.first is not None and self.first <= max(position, 1)
 
 
 def prescan(url: str, body: bytes, max_elements: int = MAX_ELEMENTS, max_attributes: int = MAX_ATTRIBUTES) -> Scan:
@@ -74,7 +82,10 @@ def prescan(url: str, body: bytes, max_elements: int = MAX_ELEMENTS, max_attribu
                         links.setdefault(element.get("rel", "alternate"), href)
     except etree.XMLSyntaxError as exc:
         raise FeedError(f"{url}: ill-formed feed XML ({_first_line(str(exc))})") from None
-    return Scan(links, elements, attributes)
+    # The tree is built by now: the entries' positions are a search in C.
+    positions = [int(text) for element in events.root.iterfind(_POSITIONS)
+                 if (text := (element.text or "").strip()).isdigit()]
+    return Scan(links, elements, attributes, min(positions, default=None))
 
 
 def _crowded(body: bytes) -> bool:
