@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from common.contracts import ORDER_CREATED, OrderDocument, messages
@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 
 # Statements built once and run on the session's connection (Core): building one costs about as much as running
 # it (SQLAlchemy then finds its compiled form in its cache), and rows are all intake needs, never ORM objects.
-SELECT_CUSTOMER = select(Customer).where(Customer.id == bindparam("id"))
-SELECT_ITEMS = select(Item).where(Item.id.in_(bindparam("ids", expanding=True)))
+# The customer and the items an order names, in one read: a row per item found, the customer's columns on each,
+# and one row even when neither is found, so that every missing one is told.
+SELECT_NAMED = (select(Customer.id.label("customer_id"), Customer.first_name, Customer.last_name, Customer.email,
+                       Item.id.label("item_id"), Item.name, Item.price)
+                .select_from(select(literal(1)).subquery("named"))
+                .outerjoin(Customer, Customer.id == bindparam("customer_id"))
+                .outerjoin(Item, Item.id.in_(bindparam("item_ids", expanding=True))))
 # The new order's id as the driver reports it: SQLite's lastrowid (no RETURNING row to fetch with the write lock
 # held), PostgreSQL's implicit RETURNING (the same round trip).
 INSERT_ORDER = insert(Order)
@@ -118,10 +123,10 @@ class _NewOrder:
 
 def _prepare(session: Session, request: OrderRequest) -> _NewOrder:
     """The new order's rows and document, checked against the database; InvalidOrder lists what is wrong."""
-    conn = session.connection()
-    customer = conn.execute(SELECT_CUSTOMER, {"id": request.customer_id}).first()
-    wanted = sorted({item_id for item_id, _ in request.lines})
-    items = {item.id: item for item in conn.execute(SELECT_ITEMS, {"ids": wanted})}
+    rows = session.connection().execute(SELECT_NAMED, {
+        "customer_id": request.customer_id, "item_ids": sorted({item_id for item_id, _ in request.lines})}).all()
+    customer = rows[0] if rows[0].customer_id is not None else None
+    items = {row.item_id: row for row in rows if row.item_id is not None}
     errors: dict[str, str] = {}
     if customer is None:
         errors["customer_id"] = f"no customer with id {request.customer_id}"
@@ -154,16 +159,18 @@ def _store(session: Session, publisher: FeedPublisher, new_order: _NewOrder) -> 
     return document
 
 
-def _document(created, customer, request: OrderRequest, lines: list[tuple[Any, int]]) -> dict:
-    """The order document before the order has an id (checked with a stand-in id of 1)."""
+def _document(created, customer: Any, request: OrderRequest, lines: list[tuple[Any, int]]) -> dict:
+    """The order document before the order has an id (checked with a stand-in id of 1), from SELECT_NAMED's rows."""
     total = sum((item.price * quantity for item, quantity in lines), Decimal("0.00"))
     document = {
         "id": 1,
         "created": rfc3339(created),
-        "customer": customer_document(customer),
+        "customer": {"id": customer.customer_id, "first_name": customer.first_name, "last_name": customer.last_name,
+                     "email": customer.email},
         "shipping_address": dict(request.shipping),
         "billing_address": dict(request.billing),
-        "lines": [{"item": item_document(item), "quantity": quantity} for item, quantity in lines],
+        "lines": [{"item": {"id": item.item_id, "name": item.name, "price": money(item.price)}, "quantity": quantity}
+                  for item, quantity in lines],
         "total": money(total),
     }
     # Checked by its published model, and kept as built: already in the model's JSON form, field for field.
