@@ -34,13 +34,19 @@ def delay_commits(monkeypatch) -> None:
 
 
 def write_concurrently_while_reading(app) -> list[str]:
-    """Place WRITERS × ORDERS_EACH orders from parallel clients while a reader checks what becomes visible."""
+    """Place WRITERS × ORDERS_EACH orders from parallel clients while a reader checks what becomes visible.
+
+    Each writer is an app of its own on the same database, standing for a process of its own: within one process
+    orders placed at once share a transaction (group commit), so only other processes' transactions race for the
+    lock."""
     db = app.extensions["atomshop.db"]
+    writer_apps = [create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"],
+                               "FEED_PAGE_SIZE": app.config["FEED_PAGE_SIZE"]}) for _ in range(WRITERS)]
     writers_done = threading.Event()
     problems: list[str] = []
 
-    def write(count):
-        client = app.test_client()
+    def write(writer_app, count):
+        client = writer_app.test_client()
         for _ in range(count):
             response = client.post("/api/orders", json=order_body())
             if response.status_code != 201:
@@ -55,7 +61,7 @@ def write_concurrently_while_reading(app) -> list[str]:
                 problems.append(f"visible out of order: {positions}")
                 return
 
-    writers = [threading.Thread(target=write, args=(ORDERS_EACH,)) for _ in range(WRITERS)]
+    writers = [threading.Thread(target=write, args=(writer_app, ORDERS_EACH)) for writer_app in writer_apps]
     reader = threading.Thread(target=read)
     reader.start()
     for t in writers:
@@ -64,6 +70,8 @@ def write_concurrently_while_reading(app) -> list[str]:
         t.join()
     writers_done.set()
     reader.join()
+    for writer_app in writer_apps:
+        writer_app.extensions["atomshop.db"].dispose()
     return problems
 
 

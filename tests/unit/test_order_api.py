@@ -157,6 +157,26 @@ def test_an_order_naming_one_item_twice_has_a_line_for_each(client):
     assert Decimal(document["total"]) == 5 * Decimal(items[2]["price"])
 
 
+def test_orders_written_in_one_transaction_each_get_their_own_outcome(db_url, app):
+    """What a shared write (group commit) stores: the valid orders with gap-free positions, nothing of an invalid
+    one (on PostgreSQL the checks run in the shared transaction), each told its own outcome."""
+    from order_service.orders import INTAKE_KEY, InvalidOrder, OrderRequest
+
+    intake = app.extensions[INTAKE_KEY]
+    address = {"street": "1 Main St", "zip": "12345", "city": "Springfield"}
+    good, bad = OrderRequest(1, address, address, [(1, 2)]), OrderRequest(999, address, address, [(1, 1)])
+    with intake.db.write() as session:
+        outcomes = intake._store(session, [good, bad, good])
+    assert isinstance(outcomes[1], InvalidOrder) and "customer_id" in outcomes[1].errors
+    assert [o["id"] for o in (outcomes[0], outcomes[2])] == [1, 2]
+    db = Database(db_url, Base)
+    with db.read() as s:
+        notes = list(s.scalars(select(Notification).order_by(Notification.position)))
+        assert [(n.position, json.loads(n.document)) for n in notes] == [(1, outcomes[0]), (2, outcomes[2])]
+        assert s.scalar(select(func.count()).select_from(Order)) == 2
+    db.dispose()
+
+
 def test_valid_boundaries_are_accepted(client):
     for body in (with_line(quantity=1), with_line(quantity=9999), with_address(street="x" * 200),
                  with_address(street="tab\tnew\nline\rok")):
