@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -61,7 +61,7 @@ class GroupCommit(Generic[T, R]):
                 self._write(batch)
         if mine.error is not None:
             raise mine.error
-        return mine.result  # type: ignore[return-value]  # done without an error: the store's result
+        return cast(R, mine.result)  # done without an error: what the store returned for it
 
     def _write(self, batch: list[_Waiting[T, R]]) -> None:
         try:
