@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
-from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.db import get_db
 from common.service.security import accepts_feed_token
 from common.service.web import link_header, paginate
@@ -81,7 +80,7 @@ def create_order():
     except ValueError as exc:  # includes UnicodeDecodeError
         return error(400, f"the body is not valid JSON: {exc}")
     try:
-        document = place_order(get_db(), current_app.extensions[PUBLISHER_KEY], order_request)
+        document = place_order(order_request)
     except InvalidOrder as exc:
         return error(422, "the order is not valid", exc.errors)
     log_placed(document["id"])

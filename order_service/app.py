@@ -5,17 +5,20 @@ from pathlib import Path
 
 from flask import Flask
 
+from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service.app import Service, create_service_app
 from common.service.db import Database
 from common.service.following import Follow
 from order_service import api, errors, handlers, views
 from order_service.feed import PUBLISH
 from order_service.models import Base, tracking
+from order_service.orders import INTAKE_KEY, Intake
 from order_service.seed import seed_demo_data
 
 
 def _setup(app: Flask, db: Database) -> None:
     app.extensions["csrf"].exempt(api.bp)  # JSON clients send no cookies or form tokens
+    app.extensions[INTAKE_KEY] = Intake(db, app.extensions[PUBLISHER_KEY])
     errors.init_app(app)
     seed_demo_data(db)
 

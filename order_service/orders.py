@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from common.contracts import ORDER_CREATED, OrderDocument, messages
@@ -15,10 +17,12 @@ from common.contracts import OrderRequest as OrderBody
 from common.contracts.fields import NOT_ALLOWED, has_xml_illegal
 from common.feeds.publish.log import utcnow
 from common.feeds.publish.publisher import FeedPublisher
-from common.feeds.uow import UnitOfWork
+from common.service.db import Database
+from common.service.group_commit import GroupCommit
 from order_service.models import Customer, Item, Order, OrderLine, OrderStatus
 
 EVENT_ORDER_CREATED = ORDER_CREATED
+INTAKE_KEY = "atomshop.intake"
 ADDRESS_PARTS = ("street", "zip", "city")
 CENT = Decimal("0.01")
 
@@ -26,8 +30,13 @@ log = logging.getLogger(__name__)
 
 # Statements built once and run on the session's connection (Core): building one costs about as much as running
 # it (SQLAlchemy then finds its compiled form in its cache), and rows are all intake needs, never ORM objects.
-SELECT_CUSTOMER = select(Customer).where(Customer.id == bindparam("id"))
-SELECT_ITEMS = select(Item).where(Item.id.in_(bindparam("ids", expanding=True)))
+# The customer and the items an order names, in one read: a row per item found, the customer's columns on each,
+# and one row even when neither is found, so that every missing one is told.
+SELECT_NAMED = (select(Customer.id.label("customer_id"), Customer.first_name, Customer.last_name, Customer.email,
+                       Item.id.label("item_id"), Item.name, Item.price)
+                .select_from(select(literal(1)).subquery("named"))
+                .outerjoin(Customer, Customer.id == bindparam("customer_id"))
+                .outerjoin(Item, Item.id.in_(bindparam("item_ids", expanding=True))))
 # The new order's id as the driver reports it: SQLite's lastrowid (no RETURNING row to fetch with the write lock
 # held), PostgreSQL's implicit RETURNING (the same round trip).
 INSERT_ORDER = insert(Order)
@@ -90,21 +99,63 @@ def parse_order_json(data: Any) -> OrderRequest:
                         [(line.item_id, line.quantity) for line in body.lines])
 
 
-def place_order(db: UnitOfWork, publisher: FeedPublisher, request: OrderRequest) -> dict:
-    """Store the order and its OrderCreated notification in one unit of work; returns the order document.
+class Intake:
+    """Places orders: each checked, then stored with its OrderCreated notification in one unit of work.
 
-    Everything that needs no lock comes before the feed's lock: the checks against the database (customers and
-    items are only ever added) and the document itself. SQLite's write transaction holds the database's write
-    lock from its BEGIN, so there the checks run in a read transaction of their own; PostgreSQL's only lock is the
-    feed's, taken at the append, so there one transaction does it all (one connection, one round trip fewer).
+    Everything that needs no lock comes before it: the checks against the database (customers and items are only
+    ever added) and the document itself. SQLite's write transaction holds the database's write lock from its
+    BEGIN, so there the checks run in a read transaction of their own, beside other threads' writes; PostgreSQL's
+    only lock is the feed's, taken at the append, so there the write's transaction does them (no second one).
+    Orders placed at the same moment in this process share the write (group commit: one turn of the lock, one
+    COMMIT for all of them, common/service/group_commit.py), their notifications appended last.
     """
-    if db.is_sqlite:
-        with db.read() as session:
-            new_order = _prepare(session, request)
-        with db.write() as session:
-            return _store(session, publisher, new_order)
-    with db.write() as session:
-        return _store(session, publisher, _prepare(session, request))
+
+    def __init__(self, db: Database, publisher: FeedPublisher) -> None:
+        self.db = db
+        self.publisher = publisher
+        self._writes: GroupCommit[OrderRequest | _NewOrder, dict | InvalidOrder] = GroupCommit(db, self._store)
+
+    def place(self, request: OrderRequest) -> dict:
+        """Store the order; returns its document once committed, or raises InvalidOrder saying what is wrong."""
+        order: OrderRequest | _NewOrder = request
+        if self.db.is_sqlite:
+            with self.db.read() as session:
+                order = _prepare(session, request)
+        placed = self._writes.write(order)
+        if isinstance(placed, InvalidOrder):
+            raise placed
+        return placed
+
+    def _store(self, session: Session, orders: Sequence[OrderRequest | _NewOrder]) -> list[dict | InvalidOrder]:
+        """INSERT the orders, then all their lines and statuses, then append their OrderCreated entries (the
+        feed's lock last); each order's document with its id, or why it is invalid (nothing stored for it)."""
+        placed: list[dict | InvalidOrder] = []
+        lines: list[dict[str, Any]] = []
+        conn = session.connection()
+        for order in orders:
+            try:
+                new_order = order if isinstance(order, _NewOrder) else _prepare(session, order)
+            except InvalidOrder as exc:
+                placed.append(exc)
+                continue
+            key = conn.execute(INSERT_ORDER, new_order.order).inserted_primary_key
+            assert key is not None  # a single-row INSERT always reports it
+            lines += [{**line, "order_id": key[0]} for line in new_order.lines]
+            placed.append({**new_order.document, "id": key[0]})
+        documents = [document for document in placed if isinstance(document, dict)]
+        if documents:
+            conn.execute(INSERT_LINES, lines)
+            # Nothing heard yet for any of them; the followers fill it in.
+            conn.execute(INSERT_STATUS, [{"order_id": document["id"]} for document in documents])
+            for document in documents:
+                self.publisher.append(session, EVENT_ORDER_CREATED, document)
+        return placed
+
+
+def place_order(request: OrderRequest) -> dict:
+    """Place an order through the current app's Intake; its document, or InvalidOrder."""
+    intake: Intake = current_app.extensions[INTAKE_KEY]
+    return intake.place(request)
 
 
 @dataclass
@@ -118,10 +169,10 @@ class _NewOrder:
 
 def _prepare(session: Session, request: OrderRequest) -> _NewOrder:
     """The new order's rows and document, checked against the database; InvalidOrder lists what is wrong."""
-    conn = session.connection()
-    customer = conn.execute(SELECT_CUSTOMER, {"id": request.customer_id}).first()
-    wanted = sorted({item_id for item_id, _ in request.lines})
-    items = {item.id: item for item in conn.execute(SELECT_ITEMS, {"ids": wanted})}
+    rows = session.connection().execute(SELECT_NAMED, {
+        "customer_id": request.customer_id, "item_ids": sorted({item_id for item_id, _ in request.lines})}).all()
+    customer = rows[0] if rows[0].customer_id is not None else None
+    items = {row.item_id: row for row in rows if row.item_id is not None}
     errors: dict[str, str] = {}
     if customer is None:
         errors["customer_id"] = f"no customer with id {request.customer_id}"
@@ -140,30 +191,18 @@ def _prepare(session: Session, request: OrderRequest) -> _NewOrder:
     return _NewOrder({"created": created, "customer_id": request.customer_id, **addresses}, lines, document)
 
 
-def _store(session: Session, publisher: FeedPublisher, new_order: _NewOrder) -> dict:
-    """INSERT the order and its lines, append OrderCreated; returns the document with the order's id."""
-    conn = session.connection()
-    key = conn.execute(INSERT_ORDER, new_order.order).inserted_primary_key
-    assert key is not None  # a single-row INSERT always reports it
-    order_id = key[0]
-    conn.execute(INSERT_LINES, [{**line, "order_id": order_id} for line in new_order.lines])
-    conn.execute(INSERT_STATUS, {"order_id": order_id})  # nothing heard yet; followers fill it in
-    document = new_order.document
-    document["id"] = order_id
-    publisher.append(session, EVENT_ORDER_CREATED, document)
-    return document
-
-
-def _document(created, customer, request: OrderRequest, lines: list[tuple[Any, int]]) -> dict:
-    """The order document before the order has an id (checked with a stand-in id of 1)."""
+def _document(created, customer: Any, request: OrderRequest, lines: list[tuple[Any, int]]) -> dict:
+    """The order document before the order has an id (checked with a stand-in id of 1), from SELECT_NAMED's rows."""
     total = sum((item.price * quantity for item, quantity in lines), Decimal("0.00"))
     document = {
         "id": 1,
         "created": rfc3339(created),
-        "customer": customer_document(customer),
+        "customer": {"id": customer.customer_id, "first_name": customer.first_name, "last_name": customer.last_name,
+                     "email": customer.email},
         "shipping_address": dict(request.shipping),
         "billing_address": dict(request.billing),
-        "lines": [{"item": item_document(item), "quantity": quantity} for item, quantity in lines],
+        "lines": [{"item": {"id": item.item_id, "name": item.name, "price": money(item.price)}, "quantity": quantity}
+                  for item, quantity in lines],
         "total": money(total),
     }
     # Checked by its published model, and kept as built: already in the model's JSON form, field for field.

@@ -62,7 +62,7 @@ def create_order():
             billing={part: form[f"billing_{part}"].data for part in ADDRESS_PARTS},
             lines=[(line.form.item_id.data, line.form.quantity.data) for line in form.lines])
         try:
-            placed = place_order(get_db(), current_app.extensions[PUBLISHER_KEY], order_request)
+            placed = place_order(order_request)
             log_placed(placed["id"])
             flash(f"Order {placed['id']} placed.", "success")
             return redirect(url_for("views.order", order_id=placed["id"]), 303)

@@ -1,12 +1,16 @@
 """The order feed on a real PostgreSQL: positions assigned under a lock, visible in order, gap-free."""
 from __future__ import annotations
 
+import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import DeclarativeBase
 
-from common.feeds.publish.log import NotificationLog, dumps
+from common.feeds.publish.log import TICK, NotificationLog, NotificationMixin, dumps
+from common.service.db import Database
 from order_service import create_app
 from order_service.models import Notification
 from tests.unit.test_feed_http import order_body, parse, walk
@@ -30,13 +34,19 @@ def delay_commits(monkeypatch) -> None:
 
 
 def write_concurrently_while_reading(app) -> list[str]:
-    """Place WRITERS × ORDERS_EACH orders from parallel clients while a reader checks what becomes visible."""
+    """Place WRITERS × ORDERS_EACH orders from parallel clients while a reader checks what becomes visible.
+
+    Each writer is an app of its own on the same database, standing for a process of its own: within one process
+    orders placed at once share a transaction (group commit), so only other processes' transactions race for the
+    lock."""
     db = app.extensions["atomshop.db"]
+    writer_apps = [create_app({"TESTING": True, "DATABASE_URL": app.config["DATABASE_URL"],
+                               "FEED_PAGE_SIZE": app.config["FEED_PAGE_SIZE"]}) for _ in range(WRITERS)]
     writers_done = threading.Event()
     problems: list[str] = []
 
-    def write(count):
-        client = app.test_client()
+    def write(writer_app, count):
+        client = writer_app.test_client()
         for _ in range(count):
             response = client.post("/api/orders", json=order_body())
             if response.status_code != 201:
@@ -51,7 +61,7 @@ def write_concurrently_while_reading(app) -> list[str]:
                 problems.append(f"visible out of order: {positions}")
                 return
 
-    writers = [threading.Thread(target=write, args=(ORDERS_EACH,)) for _ in range(WRITERS)]
+    writers = [threading.Thread(target=write, args=(writer_app, ORDERS_EACH)) for writer_app in writer_apps]
     reader = threading.Thread(target=read)
     reader.start()
     for t in writers:
@@ -60,6 +70,8 @@ def write_concurrently_while_reading(app) -> list[str]:
         t.join()
     writers_done.set()
     reader.join()
+    for writer_app in writer_apps:
+        writer_app.extensions["atomshop.db"].dispose()
     return problems
 
 
@@ -158,3 +170,54 @@ def test_a_publishing_process_listens_on_one_connection_for_its_head_and_its_lon
     finally:
         publisher.close()
         app.extensions["atomshop.db"].dispose()
+
+
+# On PostgreSQL the INSERT itself works out the position and the stamp from the newest row (one round trip fewer
+# under the lock): the same rules as tests/unit/test_publisher_log.py checks on SQLite.
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Note(NotificationMixin, _Base):
+    pass
+
+
+def _appended_times(postgres, *clocks) -> list[tuple[int, datetime]]:
+    """Append one notification per clock (each a log of its own, as another process's), return (position, created)."""
+    db = Database(postgres.create_database(), _Base)
+    db.create_all()
+    try:
+        for clock in clocks:
+            with db.write() as session:
+                NotificationLog(_Note, clock=clock).append(session, "Thing", {})
+        with db.read() as session:
+            return [(r.position, r.created) for r in reversed(NotificationLog(_Note).between(session, 1, 100))]
+    finally:
+        db.dispose()
+
+
+def test_postgresql_stamps_each_entry_strictly_after_the_previous_one_whatever_the_clocks_say(postgres):
+    start = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+    appended = _appended_times(postgres, lambda: start, lambda: start - timedelta(hours=1), lambda: start,
+                               lambda: start + timedelta(seconds=1))
+    assert appended == [(1, start), (2, start + TICK), (3, start + 2 * TICK), (4, start + timedelta(seconds=1))]
+    assert all(created.tzinfo is not None for _, created in appended)
+
+
+def test_postgresql_append_returns_the_position_and_stamp_it_wrote(postgres):
+    db = Database(postgres.create_database(), _Base)
+    db.create_all()
+    moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=UTC)
+    log = NotificationLog(_Note, clock=lambda: moment)
+    try:
+        with db.write() as session:
+            first = log.append(session, "Thing", {"n": 1})
+        with db.write() as session:
+            second = log.append(session, "Thing", '{"n": 2}')
+        assert (first.position, first.created, second.position, second.created) == (1, moment, 2, moment + TICK)
+        assert log.now() == moment + TICK  # what was stamped counts as read: Last-Modified never goes back
+        with db.read() as session:
+            assert [json.loads(r.document) for r in reversed(log.between(session, 1, 2))] == [{"n": 1}, {"n": 2}]
+    finally:
+        db.dispose()

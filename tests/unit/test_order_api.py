@@ -138,6 +138,45 @@ def test_an_invalid_order_is_rejected_with_422_saying_what_is_wrong_and_nothing_
     assert counts(db_url) == (0, 0)
 
 
+def test_an_unknown_customer_and_every_unknown_item_are_all_told_at_once(db_url, client):
+    body = order_body(customer_id=999, lines=[{"item_id": 998, "quantity": 1}, {"item_id": 1, "quantity": 2},
+                                              {"item_id": 997, "quantity": 1}, {"item_id": 998, "quantity": 3}])
+    response = client.post("/api/orders", json=body)
+    assert response.status_code == 422
+    assert response.get_json()["details"] == {
+        "customer_id": "no customer with id 999", "lines[0].item_id": "no item with id 998",
+        "lines[2].item_id": "no item with id 997", "lines[3].item_id": "no item with id 998"}
+    assert counts(db_url) == (0, 0)
+
+
+def test_an_order_naming_one_item_twice_has_a_line_for_each(client):
+    items = {i["id"]: i for i in client.get("/api/items").get_json()}
+    body = order_body(lines=[{"item_id": 2, "quantity": 1}, {"item_id": 2, "quantity": 4}])
+    document = client.post("/api/orders", json=body).get_json()
+    assert [(line["item"], line["quantity"]) for line in document["lines"]] == [(items[2], 1), (items[2], 4)]
+    assert Decimal(document["total"]) == 5 * Decimal(items[2]["price"])
+
+
+def test_orders_written_in_one_transaction_each_get_their_own_outcome(db_url, app):
+    """What a shared write (group commit) stores: the valid orders with gap-free positions, nothing of an invalid
+    one (on PostgreSQL the checks run in the shared transaction), each told its own outcome."""
+    from order_service.orders import INTAKE_KEY, InvalidOrder, OrderRequest
+
+    intake = app.extensions[INTAKE_KEY]
+    address = {"street": "1 Main St", "zip": "12345", "city": "Springfield"}
+    good, bad = OrderRequest(1, address, address, [(1, 2)]), OrderRequest(999, address, address, [(1, 1)])
+    with intake.db.write() as session:
+        outcomes = intake._store(session, [good, bad, good])
+    assert isinstance(outcomes[1], InvalidOrder) and "customer_id" in outcomes[1].errors
+    assert [o["id"] for o in (outcomes[0], outcomes[2])] == [1, 2]
+    db = Database(db_url, Base)
+    with db.read() as s:
+        notes = list(s.scalars(select(Notification).order_by(Notification.position)))
+        assert [(n.position, json.loads(n.document)) for n in notes] == [(1, outcomes[0]), (2, outcomes[2])]
+        assert s.scalar(select(func.count()).select_from(Order)) == 2
+    db.dispose()
+
+
 def test_valid_boundaries_are_accepted(client):
     for body in (with_line(quantity=1), with_line(quantity=9999), with_address(street="x" * 200),
                  with_address(street="tab\tnew\nline\rok")):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Table, Text, insert, select, text
+from sqlalchemy import DateTime, Integer, String, Table, Text, bindparam, insert, select, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
@@ -90,6 +90,15 @@ class NotificationLog:
             key=APPEND_LOCK_KEY, channel=self.channel)
         self._last = select(c.position, c.created).order_by(c.position.desc()).limit(1)
         self._insert = insert(self.table)
+        # PostgreSQL: the INSERT works out the next position and stamp from the newest row itself (see append).
+        self._insert_next = text(f"""INSERT INTO {self.table.name} (position, event_type, created, document)
+            SELECT COALESCE(newest.position, 0) + 1, :event_type,
+                   GREATEST(:now, newest.created + interval '1 microsecond'), :document
+            FROM (SELECT 1) AS one LEFT JOIN (
+                SELECT position, created FROM {self.table.name} ORDER BY position DESC LIMIT 1
+            ) AS newest ON true
+            RETURNING position, created""").bindparams(bindparam("now", type_=UTCDateTime())).columns(
+            position=Integer(), created=UTCDateTime())
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -118,26 +127,31 @@ class NotificationLog:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
         stored = document if isinstance(document, str) else dumps(document)  # needs no position: before the lock
+        # Stamped under the lock, strictly after the previous one whatever the clock does (another process may run
+        # ahead, the clock may step back): time order == position order, and no two entries share a stamp, so each
+        # new entry moves Last-Modified forward.
         conn = session.connection()
         if conn.dialect.name == "postgresql":
             # One round trip: the lock, and the notification every process's head listens for (sent at commit).
             conn.execute(self._lock)
-        # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
-        previous = conn.execute(self._last).first()
-        position = previous[0] + 1 if previous else 1
-        # Stamped under the lock, strictly after the previous one whatever the clock does (another process
-        # may run ahead, the clock may step back): time order == position order, and no two entries share a
-        # stamp, so each new entry moves Last-Modified forward.
-        created = self.now()
-        if previous is not None and created <= previous[1]:
-            created = previous[1] + TICK
+            # Then one more, the last with the lock held but the COMMIT: the INSERT reads the newest row itself
+            # (position + 1, the later of now and its stamp + TICK) and returns what it wrote.
+            position, created = conn.execute(self._insert_next, {
+                "event_type": event_type, "now": self.now(), "document": stored}).one()
+        else:
+            # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
+            previous = conn.execute(self._last).first()
+            position = previous[0] + 1 if previous else 1
+            created = self.now()
+            if previous is not None and created <= previous[1]:
+                created = previous[1] + TICK
+            # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
+            conn.execute(self._insert, {"position": position, "event_type": event_type, "created": created,
+                                        "document": stored})
         with self._latest_lock:
             if self._latest is None or created > self._latest:
                 self._latest = created
-        values = {"position": position, "event_type": event_type, "created": created, "document": stored}
-        # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
-        conn.execute(self._insert, values)
-        return self.model(**values)
+        return self.model(position=position, event_type=event_type, created=created, document=stored)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
