@@ -147,8 +147,7 @@ class Intake:
             conn.execute(INSERT_LINES, lines)
             # Nothing heard yet for any of them; the followers fill it in.
             conn.execute(INSERT_STATUS, [{"order_id": document["id"]} for document in documents])
-            for document in documents:
-                self.publisher.append(session, EVENT_ORDER_CREATED, document)
+            self.publisher.append_many(session, [(EVENT_ORDER_CREATED, document) for document in documents])
         return placed
 
 

@@ -67,5 +67,5 @@ class OrderReactions:
         inserted = self.records.handle_batch(session, entries)
         if inserted:  # announced only by the transaction that stored them, in feed order
             model = self.records.model
-            for record in session.scalars(select(model).where(model.order_id.in_(inserted)).order_by(model.position)):
-                self.publish.append(session, self.created, record.to_json())
+            records = session.scalars(select(model).where(model.order_id.in_(inserted)).order_by(model.position))
+            self.publish.append_many(session, self.created, [record.to_json() for record in records])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify
@@ -33,11 +34,22 @@ class Publish:
     archive: type | None = None  # an ArchivePageMixin table: archive pages rendered once, kept for every process
     origin: type | None = None  # a FeedOriginMixin table: when the feed began, the date of an empty feed
 
+    @cached_property
+    def log(self) -> NotificationLog:
+        """The notifications table's log (its statements built once, on first use)."""
+        return NotificationLog(self.model)
+
     def append(self, session: Session, event_type: str, document: Any) -> Any:
         """Add an entry in the caller's unit of work (the one holding the effect it records), its document checked
         against its published model first: a document that breaks its contract is never published."""
-        checked = self.documents[event_type].model_validate(document).model_dump(mode="json")
-        return NotificationLog(self.model).append(session, event_type, checked)
+        return self.log.append(session, event_type, self._checked(event_type, document))
+
+    def append_many(self, session: Session, event_type: str, documents: list[Any]) -> list[Any]:
+        """`append` for several documents of one event type, in order: one read of the newest row, one INSERT."""
+        return self.log.append_many(session, [(event_type, self._checked(event_type, d)) for d in documents])
+
+    def _checked(self, event_type: str, document: Any) -> Any:
+        return self.documents[event_type].model_validate(document).model_dump(mode="json")
 
 
 def resource_feed(service: str, name: str, noun: str, api_path: str, key: str, creation: str,

@@ -221,3 +221,31 @@ def test_postgresql_append_returns_the_position_and_stamp_it_wrote(postgres):
             assert [json.loads(r.document) for r in reversed(log.between(session, 1, 2))] == [{"n": 1}, {"n": 2}]
     finally:
         db.dispose()
+
+
+def test_postgresql_appends_many_at_once_under_the_lock_gap_free_among_single_appends(postgres):
+    db = Database(postgres.create_database(), _Base)
+    db.create_all()
+    moment = datetime(2026, 3, 1, 12, 0, 0, 123_456, tzinfo=UTC)
+    log = NotificationLog(_Note, clock=lambda: moment)
+
+    def writer(worker):
+        for n in range(4):
+            with db.write() as session:
+                if (worker + n) % 2:
+                    log.append_many(session, [("Thing", {"worker": worker, "k": k}) for k in range(3)])
+                else:
+                    log.append(session, "Thing", {"worker": worker, "k": 0})
+
+    try:
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with db.read() as session:
+            rows = list(reversed(log.between(session, 1, 100)))
+        assert [r.position for r in rows] == list(range(1, 33))  # 8 single appends, 8 batches of 3
+        assert [r.created for r in rows] == [moment + n * TICK for n in range(32)]
+    finally:
+        db.dispose()

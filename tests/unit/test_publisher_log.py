@@ -126,6 +126,46 @@ def test_concurrent_writers_get_distinct_gap_free_positions(db):
     assert [r.created for r in rows] == sorted(r.created for r in rows)
 
 
+def test_many_appended_at_once_continue_the_positions_in_order_with_stamps_strictly_after_each_other(db):
+    moment = datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=UTC)
+    log = NotificationLog(Note, clock=lambda: moment + timedelta(seconds=1))
+    with db.write() as session:
+        log.append(session, "First", {"n": 0})
+    log.clock = lambda: moment  # stepped back: the batch still stamps after the newest entry
+    with db.write() as session:
+        returned = log.append_many(session, [("Thing", {"n": 1}), ("Other", '{"n": 2}'), ("Thing", {"n": 3})])
+    with db.read() as session:
+        rows = list(reversed(log.between(session, 1, 10)))
+    first = moment + timedelta(seconds=1)
+    assert [(r.position, r.event_type, json.loads(r.document)["n"], r.created) for r in rows] == [
+        (1, "First", 0, first), (2, "Thing", 1, first + timedelta(microseconds=1)),
+        (3, "Other", 2, first + timedelta(microseconds=2)), (4, "Thing", 3, first + timedelta(microseconds=3))]
+    assert [(r.position, r.created) for r in returned] == [(r.position, r.created) for r in rows[1:]]
+    assert log.now() == first + timedelta(microseconds=3)  # Last-Modified never goes back behind a stamp
+
+
+def test_many_appended_by_concurrent_writers_stay_gap_free_and_in_time_order(db):
+    log = NotificationLog(Note)
+
+    def writer(worker):
+        for n in range(5):
+            with db.write() as session:
+                log.append_many(session, [("Thing", {"worker": worker, "n": n, "k": k}) for k in range(3)])
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.read() as session:
+        rows = list(reversed(log.between(session, 1, 100)))
+    assert [r.position for r in rows] == list(range(1, 61))
+    assert [r.created for r in rows] == sorted(r.created for r in rows) and len({r.created for r in rows}) == 60
+    # Each batch's entries stay together, in their order.
+    batches = [[json.loads(r.document)["k"] for r in rows[i:i + 3]] for i in range(0, 60, 3)]
+    assert batches == [[0, 1, 2]] * 20
+
+
 def test_the_page_cache_keeps_only_the_most_recently_used_pages():
     cache = PageCache(2)
     cache.put(("a",), b"A")

@@ -81,6 +81,12 @@ class FeedPublisher:
         session.info.setdefault(APPENDED_KEY, set()).add(self)  # _appended() once it commits (_after_commit)
         return row
 
+    def append_many(self, session: Session, notifications: list[tuple[str, Any]]) -> list[NotificationMixin]:
+        """Add (event type, document) notifications, in order, in the caller's unit of work (NotificationLog)."""
+        rows = self.log.append_many(session, notifications)
+        session.info.setdefault(APPENDED_KEY, set()).add(self)
+        return rows
+
     def _appended(self) -> None:
         """A transaction of this process that appended has committed: its head moves at once, long polls wake."""
         if self.head is not None:
