@@ -34,13 +34,17 @@ class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     lines: Mapped[list[InvoiceLine]] = relationship(order_by="InvoiceLine.line_no", cascade="all, delete-orphan",
                                                       lazy="selectin")
 
-    def to_json(self) -> dict:
-        """The invoice document, checked by its published model."""
+    def to_document(self) -> InvoiceDocument:
+        """The invoice document, checked by its published model (made by validating it)."""
         return InvoiceDocument.model_validate({
             "order_id": self.order_id, "number": self.display_number, "state": self.state,
             "customer": self.customer_json(),
             "billing_address": self.address_json(), "lines": [line.to_json() for line in self.lines],
-            "total": format_money(self.total), "order_url": self.order_url}).model_dump(mode="json")
+            "total": format_money(self.total), "order_url": self.order_url})
+
+    def to_json(self) -> dict:
+        """The invoice document as JSON."""
+        return self.to_document().model_dump(mode="json")
 
     @property
     def display_number(self) -> str:

@@ -32,12 +32,16 @@ class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
     lines: Mapped[list[ShipmentLine]] = relationship(order_by="ShipmentLine.line_no", cascade="all, delete-orphan",
                                                        lazy="selectin")
 
-    def to_json(self) -> dict:
-        """The shipment document, checked by its published model."""
+    def to_document(self) -> ShipmentDocument:
+        """The shipment document, checked by its published model (made by validating it)."""
         return ShipmentDocument.model_validate({
             "order_id": self.order_id, "state": self.state, "customer": self.customer_json(),
             "shipping_address": self.address_json(), "lines": [line.to_json() for line in self.lines],
-            "order_url": self.order_url}).model_dump(mode="json")
+            "order_url": self.order_url})
+
+    def to_json(self) -> dict:
+        """The shipment document as JSON."""
+        return self.to_document().model_dump(mode="json")
 
 
 class ShipmentLine(ItemLineColumns, Base):

@@ -68,4 +68,4 @@ class OrderReactions:
         if inserted:  # announced only by the transaction that stored them, in feed order
             model = self.records.model
             records = session.scalars(select(model).where(model.order_id.in_(inserted)).order_by(model.position))
-            self.publish.append_many(session, self.created, [record.to_json() for record in records])
+            self.publish.append_many(session, self.created, [record.to_document() for record in records])

@@ -34,7 +34,7 @@ def test_readme_try_it_commands_work_as_written_against_atomshop_up(tmp_path):
         text = "\n".join(outputs)
         # What the README says each command shows.
         assert "HTTP/1.1 304" in text, "the conditional GET did not answer 304"
-        assert "Preference-Applied: wait=20" in text, "the long poll was not held"
+        assert "Preference-Applied: wait=5" in text, "the long poll was not held"
         assert "HTTP/1.1 201" in text and "Location: /api/orders/1" in text
         assert re.search(r'Link: <http://127\.0\.0\.1:\d+/api/orders\?page=1>; rel="first"', text)
         assert '"processed":' in text and '"problem":null' in text

@@ -79,15 +79,15 @@ def test_an_invoice_and_its_entry_are_stored_together_or_not_at_all(tmp_path, rs
     shop = Shop(tmp_path, rsps)
     shop.place()
     calls = []
-    append = type(INVOICING_PUBLISH).append
+    append_many = type(INVOICING_PUBLISH).append_many  # how a follower's run of OrderCreated publishes
 
-    def failing_once(self, session, event_type, document):
+    def failing_once(self, session, event_type, documents):
         calls.append(event_type)
         if len(calls) == 1:
             raise RuntimeError("the feed's table is unavailable")
-        return append(self, session, event_type, document)
+        return append_many(self, session, event_type, documents)
 
-    monkeypatch.setattr(type(INVOICING_PUBLISH), "append", failing_once)
+    monkeypatch.setattr(type(INVOICING_PUBLISH), "append_many", failing_once)
     assert shop.poll("invoicing") == 0  # the entry is retried: its invoice was rolled back with the failed append
     assert shop.client("invoicing").get("/api/invoices").get_json() == [] and shop.feed_events("invoicing") == []
     assert shop.poll("invoicing") == 1
@@ -104,9 +104,9 @@ def test_a_follower_of_version_1_documents_keeps_working_when_the_publisher_adds
     shop = Shop(tmp_path, rsps)
     v1_schema = shop.client("invoicing").get("/schemas/InvoiceIssued.json").get_json()
     monkeypatch.setitem(INVOICING_FEED, INVOICE_ISSUED, InvoiceDocumentV2)
-    v1_to_json = Invoice.to_json
-    monkeypatch.setattr(Invoice, "to_json", lambda self: {**v1_to_json(self), "schema_version": 2,
-                                                          "payment_terms": "30 days net"})
+    v1_to_document = Invoice.to_document
+    monkeypatch.setattr(Invoice, "to_document", lambda self: InvoiceDocumentV2.model_validate({
+        **v1_to_document(self).model_dump(mode="json"), "schema_version": 2, "payment_terms": "30 days net"}))
     order_id = shop.place()
     shop.poll("invoicing")
     [(event_type, published)] = shop.feed_events("invoicing")
