@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.contracts import ORDER_CANCELLED
 from common.feeds.publish.log import utcnow
 from common.service.choreography import rfc3339
 from common.service.security import http_link
-from common.service.storage import transition
 from order_service.feed import PUBLISH
 from order_service.models import Order, OrderStatus
 
@@ -57,20 +56,24 @@ def status_of(session: Session, order_id: int) -> OrderStatus:
 def cancel(session: Session, order_id: int) -> tuple[OrderStatus, bool]:
     """Ask for the order's cancellation: an OrderCancelled entry the first time (True), nothing more after.
 
-    The check (not asked yet, not known to be dispatched) and the change are one UPDATE, so two cancels, or a
-    cancel and the follower hearing ShipmentDispatched, cannot both win. AlreadyDispatched when the shipment is
-    known to have left and no cancellation was asked for before.
+    The status row is read and locked first, then changed, so two cancels, or a cancel and the follower hearing
+    ShipmentDispatched, cannot both win (the other waits for this transaction). A check-and-change UPDATE alone
+    would, on PostgreSQL, miss an order whose INSERT commits just after it, and the read after it would then take
+    that order for dispatched. LookupError for an unknown order; AlreadyDispatched when the shipment is known to
+    have left and no cancellation was asked for before.
     """
-    moment = utcnow()
-    first = transition(session, OrderStatus, order_id, OrderStatus.cancel_requested.is_(None),
-                       or_(OrderStatus.shipment_state.is_(None), OrderStatus.shipment_state != "dispatched"),
-                       cancel_requested=moment)
-    if first:
-        PUBLISH.append(session, ORDER_CANCELLED, {"id": order_id, "cancelled": rfc3339(moment)})
-    status = status_of(session, order_id)
-    if status.cancel_requested is None:
+    status = session.scalars(select(OrderStatus).where(OrderStatus.order_id == order_id).with_for_update()
+                             .execution_options(populate_existing=True)).first()
+    if status is None:
+        raise LookupError(f"no order with id {order_id}")
+    if status.cancel_requested is not None:
+        return status, False
+    if status.shipment_state == "dispatched":
         raise AlreadyDispatched(f"order {order_id} was dispatched already: it can no longer be cancelled")
-    return status, first
+    moment = utcnow()
+    status.cancel_requested = moment
+    PUBLISH.append(session, ORDER_CANCELLED, {"id": order_id, "cancelled": rfc3339(moment)})
+    return status, True
 
 
 @dataclass(frozen=True)
