@@ -77,10 +77,9 @@ class ArchiveStore:
         """The row by primary key on a pooled DB-API connection, with the statement compiled once.
 
         A stored page never changes, so its read needs no unit of work, and it is the one read an archive request
-        at any depth makes once its page is out of the in-memory LRU. In process, an ORM session costs 590 µs, a
-        Core connection 240 µs, this 75 µs on SQLite; on PostgreSQL a session 1,089 µs, this 376 µs (two round
-        trips: the pool's pre-ping and the read). SQLAlchemy still compiles the statement and converts the values
-        (its own result processors)."""
+        at any depth makes once its page is out of the in-memory LRU: an ORM session costs 590 µs, a Core
+        connection 240 µs, this 75 µs (SQLite, in process; bench/feed_speed.py's random-archive row). SQLAlchemy
+        still compiles the statement and converts the values (its own result processors)."""
         assert self.engine is not None
         if self._compiled is None:
             dialect = self.engine.dialect
@@ -92,26 +91,16 @@ class ArchiveStore:
         compiled, processors = self._compiled
         bound = compiled.construct_params(params)
         arguments = [bound[name] for name in compiled.positiontup] if compiled.positiontup else bound
-        dialect = self.engine.dialect
-        # PostgreSQL: one round trip instead of BEGIN, SELECT and ROLLBACK (SQLite connections here already run
-        # statements outside a transaction unless told BEGIN: see common/service/db.py).
-        autocommit = dialect.name == "postgresql"
         connection = self.engine.raw_connection()
-        dbapi = connection.dbapi_connection
-        assert dbapi is not None  # a checked-out connection has one
         try:
-            if autocommit:
-                dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
             cursor = connection.cursor()
             try:
                 cursor.execute(compiled.string, arguments)
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-                if autocommit:
-                    dialect.reset_isolation_level(dbapi)
         finally:
-            connection.close()  # back to the pool
+            connection.close()  # back to the pool, which rolls back what the driver began
         if row is None:
             return None
         return tuple(process(value) if process else value for process, value in zip(processors, row, strict=True))
