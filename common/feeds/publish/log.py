@@ -126,58 +126,53 @@ class NotificationLog:
     def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
-        stored = document if isinstance(document, str) else dumps(document)  # needs no position: before the lock
-        # Stamped under the lock, strictly after the previous one whatever the clock does (another process may run
-        # ahead, the clock may step back): time order == position order, and no two entries share a stamp, so each
-        # new entry moves Last-Modified forward.
         conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            # One round trip: the lock, and the notification every process's head listens for (sent at commit).
-            conn.execute(self._lock)
-            # Then one more, the last with the lock held but the COMMIT: the INSERT reads the newest row itself
-            # (position + 1, the later of now and its stamp + TICK) and returns what it wrote.
-            position, created = conn.execute(self._insert_next, {
-                "event_type": event_type, "now": self.now(), "document": stored}).one()
-        else:
-            # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
-            previous = conn.execute(self._last).first()
-            position = previous[0] + 1 if previous else 1
-            created = self.now()
-            if previous is not None and created <= previous[1]:
-                created = previous[1] + TICK
-            # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
-            conn.execute(self._insert, {"position": position, "event_type": event_type, "created": created,
-                                        "document": stored})
-        with self._latest_lock:
-            if self._latest is None or created > self._latest:
-                self._latest = created
+        if conn.dialect.name != "postgresql":
+            return self.append_many(session, [(event_type, document)])[0]
+        stored = document if isinstance(document, str) else dumps(document)  # needs no position: before the lock
+        # One round trip: the lock, and the notification every process's head listens for (sent at commit). Then
+        # one more, the last with the lock held but the COMMIT: the INSERT reads the newest row itself (position
+        # + 1, the later of now and its stamp + TICK: the rules of append_many) and returns what it wrote.
+        conn.execute(self._lock)
+        position, created = conn.execute(self._insert_next, {
+            "event_type": event_type, "now": self.now(), "document": stored}).one()
+        self._stamped(created)
         return self.model(position=position, event_type=event_type, created=created, document=stored)
 
     def append_many(self, session: Session, notifications: Sequence[tuple[str, Any]]) -> list[NotificationMixin]:
         """Add (event type, document) notifications, in that order, in the caller's transaction: one read of the
         newest row and one INSERT for all of them, rather than one each (a follower's batch, a group of orders)."""
-        if len(notifications) <= 1:
-            return [self.append(session, event_type, document) for event_type, document in notifications]
-        stored = [(event_type, document if isinstance(document, str) else dumps(document))
-                  for event_type, document in notifications]
+        if not notifications:
+            return []
         conn = session.connection()
+        if len(notifications) == 1 and conn.dialect.name == "postgresql":
+            return [self.append(session, *notifications[0])]  # one round trip fewer under the lock
+        stored = [(event_type, document if isinstance(document, str) else dumps(document))
+                  for event_type, document in notifications]  # need no position: before the lock
         if conn.dialect.name == "postgresql":
             conn.execute(self._lock)
+        # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
         previous = conn.execute(self._last).first()
         position, created = (previous[0], previous[1]) if previous else (0, None)
         rows: list[dict[str, Any]] = []
         for event_type, document in stored:
             position += 1
-            # The same rules as append(): strictly after the previous stamp, whatever the clock says.
+            # Stamped under the lock, strictly after the previous one whatever the clock does (another process
+            # may run ahead, the clock may step back): time order == position order, and no two entries share a
+            # stamp, so each new entry moves Last-Modified forward.
             moment = self.now()
             created = moment if created is None or moment > created else created + TICK
             rows.append({"position": position, "event_type": event_type, "created": created, "document": document})
+        # Core on the session's connection: the ORM's unit of work would add nothing here but its overhead.
         conn.execute(self._insert, rows)
-        newest: datetime = rows[-1]["created"]
-        with self._latest_lock:
-            if self._latest is None or newest > self._latest:
-                self._latest = newest
+        self._stamped(rows[-1]["created"])
         return [self.model(**row) for row in rows]
+
+    def _stamped(self, created: datetime) -> None:
+        """What was stamped counts as read: now() never goes back behind it."""
+        with self._latest_lock:
+            if self._latest is None or created > self._latest:
+                self._latest = created
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""
