@@ -157,3 +157,61 @@ def test_a_page_redirected_to_feed_that_fills_meanwhile_is_walked_back_to_not_ta
     assert follower.poll() == 4
     assert handler.positions == list(range(1, 9))
     assert served == [page2, page2]
+
+
+@pytest.mark.parametrize("count", [6, 8], ids=["now-empty", "now-begins-after"])
+def test_walking_forward_to_a_page_that_filled_while_redirected_reads_it_again_instead_of_halting(
+        rsps, tmp_path, count):
+    from sqlalchemy import update
+
+    from tests.unit.follower_feed import MODELS
+    page1, page2 = f"{BASE}/feed/pages/1", f"{BASE}/feed/pages/2"
+    feed = FakeFeed(rsps, size=3, count=5)
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    follower.poll()  # at 5, on page 2
+    with db.write() as s:  # a bookmark before the position's page: the walk goes on along next-archive …
+        s.execute(update(MODELS.Tracking).values(bookmark=page1, etag=None))
+    served = []
+
+    def page2_once_redirected(request):
+        served.append(request.url)
+        if len(served) == 1:  # … to page 2, still being filled: redirected to /feed, where it has moved on
+            return 302, {"Location": FEED_URL}, ""
+        return 200, {}, feed.page(2)
+
+    feed.count = count
+    feed.overrides[page2] = page2_once_redirected
+    assert follower.poll() == count - 5
+    assert handler.positions == list(range(1, count + 1))
+    assert served == [page2, page2]
+
+
+def test_an_instance_overtaken_by_another_never_stores_a_bookmark_behind_the_position(rsps, tmp_path):
+    FakeFeed(rsps, size=3, count=9)
+    db = make_db(tmp_path)
+    slow, fast = make_follower(db, Recorder()), make_follower(db, Recorder())
+    load = slow.load
+
+    def load_then_overtaken():
+        state = load()
+        fast.poll()  # the other instance handles everything while this one walks back to page 1
+        return state
+
+    slow.load = load_then_overtaken
+    stored = []
+    advance = slow.tracking.advance
+
+    def recording_advance(session, old, new, *args):
+        moved = advance(session, old, new, *args)
+        stored.append((new.position, new.bookmark))
+        return moved
+
+    slow.tracking.advance = recording_advance
+    assert slow.poll() == 0
+    assert fast.load().position == 9 and effects(db) == list(range(1, 10))
+    # Each bookmark stored names the page holding the position, or the current page: never an archive before it,
+    # from which the next pass would walk forward through pages that may be filling.
+    behind = [(p, b) for p, b in stored
+              if b != FEED_URL and not (int(b.rsplit("/", 1)[1]) - 1) * 3 < p <= int(b.rsplit("/", 1)[1]) * 3]
+    assert behind == []

@@ -118,10 +118,11 @@ class Applier:
                     break
                 counts[outcome] += 1
                 new.position, new.entry_id, new.entry_updated = entry.position, entry.id, entry.updated
-            if page.first is None or page.first <= new.position:  # this page now holds the position
+            if _bookmarkable(page, new.position):
                 new.bookmark = page.url
                 # The ETag lets the next pass stop at a 304, so only once everything on the page is handled.
-                new.etag = page.etag if complete and page.next is None else None
+                new.etag = page.etag if complete and page.next is None and page.last in (None, new.position) \
+                    else None
             if new == state and not any(counts.values()):
                 return 0, complete
             if not self.tracking.advance(session, state, new, counts, self.stuck_reason):
@@ -181,3 +182,13 @@ class Applier:
             new.retry_position, new.retry_attempts = None, 0
             self.stuck_reason = None
         return "handled"
+
+
+def _bookmarkable(page: Page, position: int) -> bool:
+    """Whether the next pass may start at `page` for `position`: the page holds it, or is the current page (its
+    URL is the feed's, never behind). Not an archive wholly before it: another instance may have moved the
+    position past the page in hand, and a bookmark behind the position makes the next pass walk forward through
+    a page still being filled (see PassWalker.to_position)."""
+    if page.next is None:
+        return True
+    return page.first is not None and page.first <= position <= page.last

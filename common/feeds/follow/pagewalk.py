@@ -86,7 +86,7 @@ class PassWalker:
             page = self.back(page.prev, position)
         while (position and page.entry_at(position) is None and page.last is not None and page.last < position
                and page.next is not None):
-            page = self._fetch_unconditionally(page.next)  # pages laid out anew: the position lies further on
+            page = self._next_archive(page.next, page.last)  # pages laid out anew: the position lies further on
         return page
 
     def settle(self) -> None:
@@ -112,13 +112,9 @@ class PassWalker:
                 item = self._next(ahead, url, "next-archive")
                 self._fill(ahead, item, "next-archive", limit - len(pages) - 1)
                 page = self._take(item)
-                if after is not None and page.url != url and page.first is not None and page.first > after + 1:
-                    # `url` was the page being filled (the publisher redirected it to the current page) and it
-                    # filled up before the redirect was followed: the current page is now the one after it.
-                    # Read `url` again, an archive now, rather than skip its entries.
-                    self.seen.discard(page.url)
+                if self._overtaken(url, page, after):
                     self._drop(ahead)
-                    page = self._fetch_unconditionally(url)
+                    page = self._fetch_again(url, page)
                 pages.append(page)
                 after = page.last if page.last is not None else after
                 url = page.next
@@ -184,6 +180,23 @@ class PassWalker:
     def _drop(self, ahead: deque[Parsing]) -> None:
         while ahead:
             ahead.popleft().cancel()
+
+    def _next_archive(self, url: str, after: int) -> Page:
+        """The page at next-archive `url` of a page ending at position `after` (see _overtaken)."""
+        page = self._fetch_unconditionally(url)
+        return self._fetch_again(url, page) if self._overtaken(url, page, after) else page
+
+    @staticmethod
+    def _overtaken(url: str, page: Page, after: int | None) -> bool:
+        """Whether `page`, got for next-archive `url` after a page ending at `after`, is the current page the
+        publisher redirected `url` to and which moved on before the redirect was followed: `url` filled up
+        meanwhile, and the current page is now a later one (empty, or beginning after `after + 1`)."""
+        return after is not None and page.url != url and (page.first is None or page.first > after + 1)
+
+    def _fetch_again(self, url: str, redirected_to: Page) -> Page:
+        """`url` read again, an archive now, rather than skip its entries (the current page may be read again)."""
+        self.seen.discard(redirected_to.url)
+        return self._fetch_unconditionally(url)
 
     def _fetch_unconditionally(self, url: str) -> Page:
         page = self.fetch(url)
