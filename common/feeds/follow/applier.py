@@ -191,4 +191,4 @@ def _bookmarkable(page: Page, position: int) -> bool:
     a page still being filled (see PassWalker.to_position)."""
     if page.next is None:
         return True
-    return page.first is not None and page.first <= position <= page.last
+    return page.first is not None and page.last is not None and page.first <= position <= page.last
