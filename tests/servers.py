@@ -15,7 +15,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.support import IN_CI, Managed, ManagedProcess, free_port, require_binary
+from tests.support import IN_CI, Managed, ManagedProcess, free_port, require_binary, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "atomshop.conf.template"
@@ -326,8 +326,7 @@ class GunicornServices(Managed):
                            feed_token=self.secrets.get("FEED_TOKEN", ""))
 
     def stop(self) -> None:
-        for server in reversed(self._started):
-            server.stop()
+        stop_all(reversed(self._started))
 
 
 

@@ -102,18 +102,39 @@ class ManagedProcess(Managed):
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         """Ask the process group to stop, SIGKILL it if it takes longer than timeout."""
+        self.ask_to_stop(sig)
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def ask_to_stop(self, sig: int = signal.SIGTERM) -> None:
+        """Send `sig` to the process group, without waiting (see stop_all)."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
 
     def kill(self) -> None:
         """SIGKILL the whole process group: a crash, no clean-up."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def stop_all(processes, timeout: float = 15.0) -> None:
+    """Stop processes together: each is asked first, then waited for, so their graceful stops overlap (a system
+    of seven gunicorns stopped one after another took 20 s)."""
+    processes = [p for p in processes if p is not None]
+    for process in processes:
+        process.ask_to_stop()
+    for process in processes:
+        try:
+            process.stop(timeout=timeout)
+        except Exception:  # noqa: BLE001 - stopping is best effort at the end of a test
+            process.kill()
 
 
 class ServiceProcess(ManagedProcess):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, stop_all
 
 CONSUMERS = {"invoicing_service": "invoices", "shipping_service": "shipments"}
 
@@ -45,12 +45,7 @@ class Fleet:
         return [c for c in self.consumers if c.package == package]
 
     def stop(self) -> None:
-        for process in [*self.consumers, self.order]:
-            if process is not None:
-                try:
-                    process.stop()
-                except Exception:  # noqa: BLE001 - stopping is best effort at the end of a test
-                    process.kill()
+        stop_all([*self.consumers, self.order])
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.log()[-2000:]}" for p in [self.order, *self.consumers] if p)
