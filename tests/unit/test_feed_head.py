@@ -137,7 +137,8 @@ def test_a_change_signalled_during_a_read_is_not_lost():
 def test_an_in_memory_sqlite_database_reads_the_head_every_time():
     from sqlalchemy import create_engine
 
-    from common.feeds.publish.notify import AppendListener, AppendSignal
+    from common.feeds.publish.append_signal import AppendSignal
+    from common.feeds.publish.notify import AppendListener
 
     engine = create_engine("sqlite:///:memory:")
     listener = AppendListener(AppendSignal(), lambda: None, engine, "atomshop_notifications")

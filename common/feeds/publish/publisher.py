@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
+from common.feeds.publish.append_signal import AppendSignal
 from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, render_template
 from common.feeds.publish.cache import PageCache, PageKey
 from common.feeds.publish.head import FeedHead, Head
 from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin, utcnow
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
-from common.feeds.publish.notify import AppendListener, AppendSignal
+from common.feeds.publish.notify import AppendListener
 from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, parse_page_number
 from common.feeds.publish.respond import (
     ARCHIVE_CACHE_CONTROL,
