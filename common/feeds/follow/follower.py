@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -34,7 +33,7 @@ from typing import Any
 from common.feeds.follow.applier import Applier, BatchHandler, Handler
 from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
-from common.feeds.follow.errors import FollowerHalted, PassRunning, Stopped
+from common.feeds.follow.errors import FollowerHalted, Stopped
 from common.feeds.follow.forward import GROUP_PAGES, forward
 from common.feeds.follow.history import confirm
 from common.feeds.follow.origin import Origin
@@ -42,8 +41,8 @@ from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.pagewalk import PageGone, PassWalker
 from common.feeds.follow.parsing import PARSE_WORKERS, PageParser
 from common.feeds.follow.passgate import PassGate
-from common.feeds.follow.progress import Lag, PassReport, Progress
-from common.feeds.follow.tracking import Tracked, TrackingModels, TrackingStore, utcnow
+from common.feeds.follow.progress import Lag, PassRun, Progress
+from common.feeds.follow.tracking import PollTimes, Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
 
 __all__ = ["BatchHandler", "FeedFollower", "Handler"]
@@ -52,7 +51,6 @@ log = logging.getLogger(__name__)
 
 PAGES_PER_PASS = 1000  # going forward; the rest waits for the next pass
 MAX_BACK_PAGES = 20_000  # walking back to the position (a first catch-up of 400 000 entries at 20 a page)
-RECORD_POLL_EVERY = 10.0  # seconds: an idle follower stores its last poll time at most this often
 
 
 class FeedFollower:
@@ -80,7 +78,6 @@ class FeedFollower:
         # `parse_workers=0` parses them in this process.
         self.parser = PageParser(parse_workers)
         self.last_poll: datetime | None = None  # last successful poll (stored too: stats()["last_poll"])
-        self._recorded: datetime | None = None  # when last_poll was last stored
         self.last_error: str | None = None
         self.caught_up: bool | None = None  # whether the last pass reached the end of the feed
         self.failing_since: datetime | None = None  # first failure of the current run of failed polls
@@ -88,10 +85,9 @@ class FeedFollower:
         self.failures = 0
         # The feed's head as last seen, the lag behind it, and listeners told what each pass did (metrics, logs).
         self.progress = Progress()
-        self._walk: PassWalker | None = None
-        self._state: Tracked | None = None
-        self._outcome = "failed"
+        self._run = PassRun(feed_url, consumer_name)  # the pass in progress, or the last one
         self.tracking = TrackingStore(db, models.Tracking, consumer_name)
+        self._poll_times = PollTimes(self.tracking, consumer_name)
         self.dead = DeadLetters(db, models.DeadLetter, consumer_name, self.client)
         self.applier = Applier(consumer_name, db, self.tracking, self.dead, handler, batch_handler,
                                frozenset(event_types) if event_types is not None else None, max_attempts)
@@ -112,31 +108,19 @@ class FeedFollower:
         takes) and answers with its outcome; PassRunning when it is still running (or enough calls wait already).
         With `long_poll`, when the position is on the current page the feed may hold the first request up to that
         many seconds until the page changes (`client.wait_applied` tells whether it did)."""
-        passes = self.gate.passes
-        if not self.gate.enter(wait):
-            raise PassRunning(f"a pass over {self.feed_url} is already running")
-        try:
-            if self.gate.passes != passes and wait is not None:  # the pass it waited for ended: its outcome
-                handled, error = self.gate.outcome
-                if error is not None:
-                    raise error
-                return handled
-            return self._run_pass(long_poll)
-        finally:
-            self.gate.leave()
+        return self.gate.run(wait, lambda: self._run_pass(long_poll), f"a pass over {self.feed_url} is already running")
 
     def _run_pass(self, long_poll: float = 0) -> int:
         self.polls += 1
         if long_poll:
             self.client.wait_applied = None
-        started = time.monotonic()
-        self._walk, self._state, self._outcome = None, None, "failed"
+        run = self._run = PassRun(self.feed_url, self.name)
         try:
             handled = self._pass(long_poll)
         except Exception as exc:
             if self._stopping.is_set() and isinstance(exc, (Stopped, FeedError)):
                 log.info("%s: pass over %s stopped (the process is stopping)", self.name, self.feed_url,
-                         extra=self._log_context())
+                         extra=run.log_context())
                 self.gate.ended(0, None)
                 return 0  # what it handled is committed; a request cut short is no failure of the feed
             self.gate.ended(0, exc)
@@ -145,14 +129,15 @@ class FeedFollower:
             self.last_error = str(exc) if isinstance(exc, (FeedError, FollowerHalted)) else \
                 f"{type(exc).__name__}: {exc}"
             log.warning("%s: poll of %s failed: %s", self.name, self.feed_url, self.last_error,
-                        extra=self._log_context())
-            self._report(started, 0)
+                        extra=run.log_context())
+            self.progress.report(run.report(0, self.last_error))
             raise
         self.gate.ended(handled, None)
-        self._record_poll(utcnow(), handled)
+        self.last_poll = utcnow()
+        self._poll_times.record(self.last_poll, handled)
         self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
         self.failing_since = None
-        self._report(started, handled)
+        self.progress.report(run.report(handled, self.last_error))
         return handled
 
     def stop(self) -> None:
@@ -169,40 +154,19 @@ class FeedFollower:
         """How far `position` is behind the feed's head as this follower last saw it; None before it read the feed."""
         return self.progress.lag(position)
 
-    def _report(self, started: float, handled: int) -> None:
-        state = self._state
-        self.progress.report(PassReport(
-            self.feed_url, time.monotonic() - started, self._walk.requests if self._walk else 0, handled,
-            self._outcome, state.position if state else None, self.last_error if self._outcome == "failed" else None))
-
-    def _log_context(self) -> dict[str, Any]:
-        """`extra=` for log records: structured logs carry the feed and the position."""
-        return {"feed": self.feed_url, "consumer": self.name,
-                "position": self._state.position if self._state else None}
-
-    def _record_poll(self, moment: datetime, handled: int) -> None:
-        """Remember a successful pass; stored durably when it handled entries, else at most every 10 s."""
-        self.last_poll = moment
-        if handled or self._recorded is None or (moment - self._recorded).total_seconds() >= RECORD_POLL_EVERY:
-            try:
-                self.tracking.record_poll(moment)
-                self._recorded = moment
-            except Exception as exc:  # the pass did succeed: a busy database only delays this note
-                log.warning("%s: could not store the time of the last poll: %s", self.name, exc)
-
     def _pass(self, long_poll: float = 0) -> int:
         self._check_stop()
         self.applier.stuck_reason = None
-        state = self._state = self.load()
+        state = self._run.state = self.load()
         if state.halted:
             raise FollowerHalted(state.halted)
-        walk = self._walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES, self.progress.saw,
-                                       self.parser)
+        walk = self._run.walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES,
+                                           self.progress.saw, self.parser)
         page = self._first_page(walk, state, long_poll)
         if page is None:
             self.caught_up = True
             self.progress.caught_up(state.position)
-            self._outcome = "not_modified"
+            self._run.outcome = "not_modified"
             return 0
         stack = PageStack()
         try:
@@ -233,7 +197,7 @@ class FeedFollower:
         done = forward(walk, page, stack, state, self.applier, self.progress, self.pages_per_pass, self._check_stop)
         if done.outcome == "read" and not done.caught_up:
             log.info("%s: %d pages in this pass; the next pass goes on", self.name, done.pages)
-        self.caught_up, self._outcome = done.caught_up, done.outcome
+        self.caught_up, self._run.outcome = done.caught_up, done.outcome
         return done.handled
 
     # ---- dead letters and tracking record, for the consumer's pages and /health ---------------------------

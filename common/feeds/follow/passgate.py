@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
+from common.feeds.follow.errors import PassRunning
 
 MAX_WAITERS = 32  # calls waiting with a time limit; more are told at once that a pass is running (threads bounded)
 
@@ -40,6 +43,23 @@ class PassGate:
 
     def leave(self) -> None:
         self._lock.release()
+
+    def run(self, wait: float | None, run_pass: Callable[[], int], running: str) -> int:
+        """`run_pass()` inside the gate; having waited (`wait` not None) for a pass, that pass's outcome instead.
+
+        PassRunning(`running`) when the gate is not taken within `wait` seconds (see enter)."""
+        passes = self.passes
+        if not self.enter(wait):
+            raise PassRunning(running)
+        try:
+            if self.passes != passes and wait is not None:  # the pass it waited for ended: its outcome
+                handled, error = self.outcome
+                if error is not None:
+                    raise error
+                return handled
+            return run_pass()
+        finally:
+            self.leave()
 
     def ended(self, handled: int, error: Exception | None) -> None:
         """Record how the pass ended (called inside the gate)."""

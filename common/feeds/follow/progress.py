@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from common.feeds.follow.client import FeedEntry, Page
+from common.feeds.follow.pagewalk import PassWalker
+from common.feeds.follow.tracking import Tracked
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,29 @@ class PassReport:
 
 
 PassListener = Callable[[PassReport], None]
+
+
+@dataclass
+class PassRun:
+    """How far the pass in progress got: what its report and the follower's log records say."""
+
+    feed_url: str
+    consumer: str
+    started: float = field(default_factory=time.monotonic)
+    walk: PassWalker | None = None  # its requests, once it reads the feed
+    state: Tracked | None = None  # the tracking record it started from, once read
+    outcome: str = "failed"  # until the pass ends otherwise
+
+    def report(self, handled: int, error: str | None) -> PassReport:
+        """What the pass did; `error` (the follower's last error) is reported only for a failed pass."""
+        return PassReport(self.feed_url, time.monotonic() - self.started, self.walk.requests if self.walk else 0,
+                          handled, self.outcome, self.state.position if self.state else None,
+                          error if self.outcome == "failed" else None)
+
+    def log_context(self) -> dict[str, Any]:
+        """`extra=` for log records: structured logs carry the feed and the position."""
+        return {"feed": self.feed_url, "consumer": self.consumer,
+                "position": self.state.position if self.state else None}
 
 
 class Progress:

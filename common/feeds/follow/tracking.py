@@ -1,7 +1,8 @@
 """The follower's tables, added to a consumer service's own Base (tracking record, dead letters; their columns in
-tracking_tables.py), and its tracking record's reads and compare-and-set advances."""
+tracking_tables.py), its tracking record's reads and compare-and-set advances, and the time of its last poll."""
 from __future__ import annotations
 
+import logging
 import types
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +17,12 @@ from common.feeds.follow.tracking_tables import DeadLetterMixin, TrackingMixin, 
 from common.feeds.uow import UnitOfWork
 
 M = TypeVar("M")
-__all__ = ["DeadLetterMixin", "Tracked", "TrackingMixin", "TrackingModels", "TrackingStore", "rfc3339", "rowcount",
-           "tracking_models", "utcnow"]
+__all__ = ["DeadLetterMixin", "PollTimes", "Tracked", "TrackingMixin", "TrackingModels", "TrackingStore", "rfc3339",
+           "rowcount", "tracking_models", "utcnow"]
+
+log = logging.getLogger(__name__)
+
+RECORD_POLL_EVERY = 10.0  # seconds: an idle follower stores its last poll time at most this often
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -160,3 +165,21 @@ class TrackingStore:
                     "dead_lettered": row.dead_lettered, "last_poll": row.last_poll,
                     "retrying": ({"position": row.retry_position, "attempts": row.retry_attempts,
                                   "reason": row.retry_reason} if row.retry_position else None)}
+
+
+class PollTimes:
+    """When a follower last polled successfully, as stored in its tracking record (stats()["last_poll"])."""
+
+    def __init__(self, store: TrackingStore, consumer: str) -> None:
+        self.store = store
+        self.consumer = consumer
+        self._recorded: datetime | None = None  # when the time of a poll was last stored
+
+    def record(self, moment: datetime, handled: int) -> None:
+        """Store a successful pass's time when it handled entries, else at most every 10 s."""
+        if handled or self._recorded is None or (moment - self._recorded).total_seconds() >= RECORD_POLL_EVERY:
+            try:
+                self.store.record_poll(moment)
+                self._recorded = moment
+            except Exception as exc:  # the pass did succeed: a busy database only delays this note
+                log.warning("%s: could not store the time of the last poll: %s", self.consumer, exc)
