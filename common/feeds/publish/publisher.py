@@ -1,7 +1,6 @@
 """A service's Atom feed of its notification log: `/feed` and immutable archive pages, with conditional GET."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,20 +13,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from common.feeds.publish.append_signal import AppendSignal
 from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
-from common.feeds.publish.atom import FORMAT_VERSION, LINK_ROOT, FeedSpec, PageLinks, render_template
+from common.feeds.publish.atom import FORMAT_VERSION, FeedSpec
 from common.feeds.publish.cache import PageCache, PageKey
 from common.feeds.publish.head import FeedHead, Head
 from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin, utcnow
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
 from common.feeds.publish.notify import AppendListener
-from common.feeds.publish.pages import EPOCH, Page, current_page, entity_tag, parse_page_number
-from common.feeds.publish.respond import (
-    ARCHIVE_CACHE_CONTROL,
-    ATOM_TYPE,
-    CURRENT_CACHE_CONTROL,
-    relative_path,
-    respond,
-)
+from common.feeds.publish.page_templates import PageTemplates, TemplateCache
+from common.feeds.publish.pages import Page, current_page, entity_tag, parse_page_number
+from common.feeds.publish.respond import ARCHIVE_CACHE_CONTROL, ATOM_TYPE, CURRENT_CACHE_CONTROL, respond
 from common.feeds.uow import UnitOfWork
 
 PUBLISHER_KEY = "atomshop.publisher"
@@ -58,15 +52,14 @@ class FeedPublisher:
         self.archives: ArchiveStore | None = None  # set by init_app
         self.spec = spec
         self.page_size = page_size
-        # Archive pages as (updated, template) under ("archive", k); current pages as templates under ("current", …).
-        self.cache: PageCache[tuple[datetime, bytes] | bytes] = PageCache(cache_pages)
+        self.cache: TemplateCache = PageCache(cache_pages)  # the pages' templates (page_templates.py)
         self.db: UnitOfWork | None = None  # set by init_app
         self.head: FeedHead | None = None  # set by init_app
         self.max_wait = MAX_WAIT_SECONDS
         # Held long polls wait on this: the head as this process's listener last read it (notify.py).
         self.signal = AppendSignal()
         self.listener: AppendListener | None = None  # set by init_app
-        self._render_lock = threading.Lock()
+        self._pages: PageTemplates | None = None  # set by init_app
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -121,6 +114,7 @@ class FeedPublisher:
         if self.origin_model is not None:
             with db.write() as session:
                 self.origin = self.log.origin(session, self.origin_model)
+        self._pages = PageTemplates(self.log, self.spec, self.page_size, self.cache, db, self.archives)
         app.extensions[PUBLISHER_KEY] = self
         app.register_blueprint(self.blueprint(), url_prefix=url_prefix)
 
@@ -136,6 +130,12 @@ class FeedPublisher:
         if self.db is None:
             raise RuntimeError("FeedPublisher.init_app(app, db) names the database it serves")
         return self.db
+
+    @property
+    def _templates(self) -> PageTemplates:
+        if self._pages is None:
+            raise RuntimeError("FeedPublisher.init_app(app, db) names the database it serves")
+        return self._pages
 
     def _read_head(self) -> Head:
         with self._uow.read() as session:
@@ -155,10 +155,10 @@ class FeedPublisher:
             moved = self.signal.wait(newest[0] if newest else 0, held)
             # Woken: the head the listener read. Timed out (or stopping): the head as of now, 304 if unchanged.
             newest = moved if moved is not None and not self._matches(moved) else self.head.get()
-            response = self._respond_current(newest, self._current_once)
+            response = self._respond_current(newest, self._templates.current_once)
             response.headers["Preference-Applied"] = f"wait={held}"
             return response
-        return self._respond_current(newest, self._current)
+        return self._respond_current(newest, self._templates.current)
 
     def _respond_current(self, newest: Head, template: Callable[[Page, datetime | None], bytes]) -> Response:
         page = current_page(newest[0] if newest else 0, self.page_size)
@@ -172,23 +172,18 @@ class FeedPublisher:
                           newest[1] if newest else self.origin)
         return request.if_none_match.contains_weak(etag)
 
-    def _current_once(self, page: Page, updated: datetime | None) -> bytes:
-        """`_current` for many held requests woken at once: one renders, the others find it cached."""
-        with self._render_lock:
-            return self._current(page, updated)
-
     def serve_page(self, raw: str) -> BaseResponse:
         """Archive page `raw`, or a redirect to the current page while that page is not full yet."""
         number = parse_page_number(raw)
         if number is None:
             raise NotFound()
-        found = self._archive(number)
+        found = self._templates.archive(number)
         if found is not None:
             updated, template = found
             page = Page(number, self.page_size, number * self.page_size)
             return self._respond(page, updated, ARCHIVE_CACHE_CONTROL, lambda: template)
         newest = self._read_head()  # rare (a follower at the head), so read fresh rather than from memory
-        if newest and newest[0] >= number * self.page_size and self._archive(number) is not None:
+        if newest and newest[0] >= number * self.page_size and self._templates.archive(number) is not None:
             return self.serve_page(raw)  # filled since: positions commit in order, so it is all visible now
         if current_page(newest[0] if newest else 0, self.page_size).number == number:
             # Archives link the next one by its future URL (so their bytes never change); until that page
@@ -198,47 +193,6 @@ class FeedPublisher:
             return response
         raise NotFound()
 
-    def _archive(self, number: int) -> tuple[datetime, bytes] | None:
-        """(updated, template) of page `number` if it is full: from memory, else the table, else rendered once."""
-        key = ("archive", number)
-        found = self.cache.get(key)
-        if isinstance(found, tuple):
-            return found
-        found = self.archives.get(self.page_size, number) if self.archives else None
-        if found is None:
-            with self._uow.read() as session:
-                # Positions are gap-free: page k is a full archive exactly when position k * size exists.
-                updated = self.log.created_at(session, number * self.page_size)
-                if updated is None:
-                    return None
-                found = (updated, self._render(session, Page(number, self.page_size, number * self.page_size),
-                                               updated))
-            if self.archives:
-                self.archives.put(self.page_size, number, *found)
-        self.cache.put(key, found)
-        return found
-
-    def _current(self, page: Page, updated: datetime | None) -> bytes:
-        key = ("current", page.number, page.last)  # positions never change: this names the page's content
-        template = self.cache.get(key)
-        if not isinstance(template, bytes):
-            with self._uow.read() as session:
-                template = self._render(session, page, updated)
-            self.cache.put(key, template)
-        return template
-
     def _respond(self, page: Page, updated: datetime | None, cache_control: str,
                  template: Callable[[], bytes]) -> Response:
         return respond(page, updated, self.log.now(), cache_control, template)  # now() never steps back
-
-    def _render(self, session: Session, page: Page, updated: datetime | None) -> bytes:
-        """The page's template: its bytes with placeholders for the root URL (see atom.fill)."""
-        archive = page.is_archive
-        current_url = LINK_ROOT + relative_path(".current")
-        links = PageLinks(
-            self_url=LINK_ROOT + relative_path(".page", raw=str(page.number)) if archive else current_url,
-            current_url=current_url,
-            prev_archive=LINK_ROOT + relative_path(".page", raw=str(page.number - 1)) if page.has_older else None,
-            next_archive=LINK_ROOT + relative_path(".page", raw=str(page.number + 1)) if archive else None)
-        rows = self.log.between(session, page.first, page.last)
-        return render_template(self.spec, links, archive, updated or EPOCH, rows)
