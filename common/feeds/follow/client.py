@@ -2,8 +2,8 @@
 
 Every request stays on the origin of the feed URL the client was made for: links and redirects elsewhere are a
 FeedError (ForeignOrigin), never a request. Redirects are followed by hand, a hop at a time, so each is checked.
-Error texts name the URL and a short cause, never the connection library's internals (which would tell whoever
-controls a link what is listening where).
+Error texts name the URL and a short cause (causes.py), never the connection library's internals (which would
+tell whoever controls a link what is listening where).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 import requests
 from requests.utils import get_netrc_auth
 
+from common.feeds.follow.causes import cause
 from common.feeds.follow.deadline import Deadline, DeadlineAdapter
 from common.feeds.follow.errors import FeedError, PageGone
 from common.feeds.follow.origin import ForeignOrigin, Origin
@@ -151,7 +152,7 @@ class FeedClient:
                     return None  # cut short while held: the page had not changed until then
                 if deadline.expired:
                     raise FeedError(f"GET {url}: not received within {self.deadline:g}s") from None
-                raise FeedError(f"GET {url}: {_cause(exc)}") from None
+                raise FeedError(f"GET {url}: {cause(exc)}") from None
             finally:
                 self._long_polls.discard(deadline)
                 self._cut.discard(deadline)
@@ -194,32 +195,3 @@ class FeedClient:
             raise FeedError(f"GET {url}: not received within {self.deadline:g}s")
         return bytes(body)
 
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a ConnectionRefusedError lies under `exc` (requests wraps urllib3's error, which wraps the socket's):
-    nothing listens there, the likeliest outage and the one a person can act on."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo and len(seen) < 12:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return True
-        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
-                             *getattr(current, "args", ())) if isinstance(e, BaseException)]
-    return False
-
-
-def _cause(exc: requests.RequestException) -> str:
-    """A short cause without the connection library's details (addresses, errno, TLS internals)."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake failed"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection refused" if _refused(exc) else "cannot connect, or the connection broke"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the response was cut short"
-    return "the request failed"
