@@ -10,16 +10,9 @@ from sqlalchemy import select
 from common.service.db import get_db
 from common.service.security import accepts_feed_token
 from common.service.web import link_header, paginate
+from order_service.documents import customer_document, item_document, order_document
 from order_service.models import Customer, Item, Order
-from order_service.orders import (
-    InvalidOrder,
-    customer_document,
-    item_document,
-    log_placed,
-    order_document,
-    parse_order_json,
-    place_order,
-)
+from order_service.orders import InvalidOrder, log_placed, parse_order_json, place_order
 from order_service.status import AlreadyDispatched, cancel, status_document, status_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -1,10 +1,9 @@
-"""Placing an order: the checks every channel shares, the write, and the order document."""
+"""Placing an order: the checks every channel shares, the write, and the new order's document (documents.py)."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from flask import current_app
@@ -12,19 +11,19 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
-from common.contracts import ORDER_CREATED, OrderDocument, messages
+from common.contracts import ORDER_CREATED, messages
 from common.contracts import OrderRequest as OrderBody
 from common.contracts.fields import NOT_ALLOWED, has_xml_illegal
 from common.feeds.publish.log import utcnow
 from common.feeds.publish.publisher import FeedPublisher
 from common.service.db import Database
 from common.service.group_commit import GroupCommit
+from order_service.documents import new_order_document
 from order_service.models import Customer, Item, Order, OrderLine, OrderStatus
 
 EVENT_ORDER_CREATED = ORDER_CREATED
 INTAKE_KEY = "atomshop.intake"
 ADDRESS_PARTS = ("street", "zip", "city")
-CENT = Decimal("0.01")
 
 log = logging.getLogger(__name__)
 
@@ -185,61 +184,11 @@ def _prepare(session: Session, request: OrderRequest) -> _NewOrder:
                  (("shipping", request.shipping), ("billing", request.billing)) for part in ADDRESS_PARTS}
     lines = [{"line_no": n, "item_id": item_id, "quantity": quantity, "price": items[item_id].price}
              for n, (item_id, quantity) in enumerate(request.lines, start=1)]
-    document = _document(created, customer, request, [(items[item_id], quantity) for item_id, quantity in
-                                                      request.lines])
+    document = new_order_document(created, customer, request.shipping, request.billing,
+                                  [(items[item_id], quantity) for item_id, quantity in request.lines])
     return _NewOrder({"created": created, "customer_id": request.customer_id, **addresses}, lines, document)
-
-
-def _document(created, customer: Any, request: OrderRequest, lines: list[tuple[Any, int]]) -> dict:
-    """The order document before the order has an id (checked with a stand-in id of 1), from SELECT_NAMED's rows."""
-    total = sum((item.price * quantity for item, quantity in lines), Decimal("0.00"))
-    document = {
-        "id": 1,
-        "created": rfc3339(created),
-        "customer": {"id": customer.customer_id, "first_name": customer.first_name, "last_name": customer.last_name,
-                     "email": customer.email},
-        "shipping_address": dict(request.shipping),
-        "billing_address": dict(request.billing),
-        "lines": [{"item": {"id": item.item_id, "name": item.name, "price": money(item.price)}, "quantity": quantity}
-                  for item, quantity in lines],
-        "total": money(total),
-    }
-    # Checked by its published model, and kept as built: already in the model's JSON form, field for field.
-    OrderDocument.model_validate(document)
-    return document
 
 
 def log_placed(order_id: int) -> None:
     """Say an order was placed, once its transaction has committed (its id in structured logs)."""
     log.info("order %d placed", order_id, extra={"order_id": order_id})
-
-
-def money(amount: Decimal) -> str:
-    """A money amount as a decimal string with two places: "42.00"."""
-    return format(Decimal(amount).quantize(CENT), "f")
-
-
-def rfc3339(moment) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def customer_document(customer: Customer) -> dict:
-    return {"id": customer.id, "first_name": customer.first_name, "last_name": customer.last_name,
-            "email": customer.email}
-
-
-def item_document(item: Item, price: Decimal | None = None) -> dict:
-    return {"id": item.id, "name": item.name, "price": money(item.price if price is None else price)}
-
-
-def order_document(order: Order) -> dict:
-    """The order document of the contract, checked by its published model: what the API returns and the feed carries."""
-    return OrderDocument.model_validate({
-        "id": order.id,
-        "created": rfc3339(order.created),
-        "customer": customer_document(order.customer),
-        "shipping_address": order.address("shipping"),
-        "billing_address": order.address("billing"),
-        "lines": [{"item": item_document(line.item, line.price), "quantity": line.quantity} for line in order.lines],
-        "total": money(order.total),
-    }).model_dump(mode="json")
