@@ -96,11 +96,12 @@ def add_once(session: Session, model: type[Any], records: list[dict[str, Any]], 
     if not fresh:
         return set()
     dialect = session.get_bind().dialect.name
+    table = model.__table__  # Core inserts: the ORM's bulk path costs more than the insert (issue 12, catch-up)
     inserted: set[int]
     if dialect in ("sqlite", "postgresql"):
-        upsert = sqlite.insert(model) if dialect == "sqlite" else postgresql.insert(model)
+        upsert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
         statement = upsert.on_conflict_do_nothing(index_elements=["order_id"])
-        inserted = set(session.scalars(statement.returning(model.order_id), list(fresh.values())))
+        inserted = set(session.scalars(statement.returning(table.c.order_id), list(fresh.values())))
     else:  # another database: each unique violation contained in a savepoint
         inserted = set()
         for key, record in fresh.items():
@@ -119,7 +120,7 @@ def add_once(session: Session, model: type[Any], records: list[dict[str, Any]], 
     if new_lines:
         if line_model is None:
             raise TypeError("add_once got lines without a line_model to store them in")
-        session.execute(insert(line_model), new_lines)
+        session.execute(insert(line_model.__table__), new_lines)
     return inserted
 
 
