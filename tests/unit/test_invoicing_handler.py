@@ -74,3 +74,18 @@ def test_content_that_is_not_json_is_refused(db):
     with pytest.raises(ValueError, match="not JSON"):
         with db.write() as s:
             handle(s, bad)
+
+
+def test_the_published_invoice_is_the_stored_invoice_as_read_back(db):
+    from sqlalchemy import select
+
+    from invoicing_service.handlers import handle_batch
+    from invoicing_service.models import Notification
+    two_lines = order_document(8, quantity=3, price="19.99")
+    two_lines["lines"].append({"item": {"id": 4, "name": "Gadget", "price": "0.10"}, "quantity": 5})
+    two_lines["total"] = "60.47"
+    with db.write() as s:
+        handle_batch(s, [entry(order_document(7), 1), entry(two_lines, 2), entry(order_document(7), 3)])
+    with db.read() as s:
+        published = [json.loads(n.document) for n in s.scalars(select(Notification).order_by(Notification.position))]
+        assert published == [s.get(Invoice, 7).to_json(), s.get(Invoice, 8).to_json()]

@@ -68,3 +68,15 @@ def test_a_racing_instance_that_inserted_first_is_tolerated(db):
         assert inserted == set() and len(hidden) == 2
     with db.read() as s:
         assert s.get(Shipment, 4).first_name == "Ada" and len(s.get(Shipment, 4).lines) == 1
+
+
+def test_the_published_shipment_is_the_stored_shipment_as_read_back(db):
+    from sqlalchemy import select
+
+    from shipping_service.handlers import handle_batch
+    from shipping_service.models import Notification
+    with db.write() as s:
+        handle_batch(s, [entry(order_document(9, quantity=4), 1), entry(order_document(10), 2)])
+    with db.read() as s:
+        published = [json.loads(n.document) for n in s.scalars(select(Notification).order_by(Notification.position))]
+        assert published == [s.get(Shipment, 9).to_json(), s.get(Shipment, 10).to_json()]
