@@ -4,12 +4,13 @@ nothing; the read after it then found the order, committed a moment later, and t
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from order_service import create_app
 from order_service.models import Notification, OrderStatus
 from order_service.orders import INTAKE_KEY, parse_order_json
 from order_service.status import AlreadyDispatched, cancel
+from tests.races import commit_midway
 from tests.unit.test_feed_http import order_body
 
 
@@ -21,30 +22,13 @@ def app(postgres):
 
 
 def cancel_while_the_order_commits(app):
-    """Cancel in one transaction while another, which stores the order, commits after the cancel's first statement
-    on order_status: the outcome of the cancel (True/False: the entry written or not) or its exception."""
-    db = app.extensions["atomshop.db"]
-    storing = db.write()
-    session = storing.__enter__()
-    [document] = app.extensions[INTAKE_KEY]._store(session, [parse_order_json(order_body())])
-    session.flush()
-    committed = []
-
-    def commit_after_first_look(conn, cursor, statement, parameters, context, executemany):
-        if not committed and "order_status" in statement:
-            committed.append(statement)
-            storing.__exit__(None, None, None)  # the order becomes visible to the cancel's next statement
-
-    event.listen(db.engine, "after_cursor_execute", commit_after_first_look)
-    try:
-        with db.write() as s:
-            return document["id"], cancel(s, document["id"])[1]
-    except (LookupError, AlreadyDispatched) as exc:
-        return document["id"], exc
-    finally:
-        event.remove(db.engine, "after_cursor_execute", commit_after_first_look)
-        if not committed:
-            storing.__exit__(None, None, None)
+    """Cancel while the transaction storing the order commits after the cancel's first statement on order_status:
+    (the order's id, the outcome of the cancel: True/False for the entry written or not, or its exception)."""
+    [document], outcome = commit_midway(
+        app.extensions["atomshop.db"],
+        lambda s: app.extensions[INTAKE_KEY]._store(s, [parse_order_json(order_body())]), "order_status",
+        lambda s, stored: cancel(s, stored[0]["id"])[1], (LookupError, AlreadyDispatched))
+    return document["id"], outcome
 
 
 def test_a_cancel_racing_the_orders_insert_is_either_not_found_or_accepted_with_its_entry(app):

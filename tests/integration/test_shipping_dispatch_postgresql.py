@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from common.feeds.follow.client import FeedEntry
 from common.service.db import Database
 from shipping_service.handlers import NotDispatchable, dispatch, handle
 from shipping_service.models import Base, Notification, Shipment
+from tests.races import commit_midway
 from tests.unit.follower_feed import order_document
 
 
@@ -31,30 +32,11 @@ def created(order_id: int) -> FeedEntry:
 
 
 def dispatch_while_the_shipment_commits(db: Database, order_id: int):
-    """Dispatch in one transaction while another, which stores the shipment, commits after the dispatch's first
-    statement on the shipments table: the outcome of the dispatch (the shipment, or the exception)."""
-    storing = db.write()
-    session = storing.__enter__()
-    handle(session, created(order_id))
-    session.flush()
-    committed = []
-
-    def commit_after_first_look(conn, cursor, statement, parameters, context, executemany):
-        if not committed and "shipments" in statement:
-            committed.append(statement)
-            storing.__exit__(None, None, None)  # the shipment becomes visible to the dispatch's next statement
-
-    event.listen(db.engine, "after_cursor_execute", commit_after_first_look)
-    try:
-        with db.write() as s:
-            shipment = dispatch(s, order_id)
-            return shipment.state
-    except (LookupError, NotDispatchable) as exc:
-        return exc
-    finally:
-        event.remove(db.engine, "after_cursor_execute", commit_after_first_look)
-        if not committed:
-            storing.__exit__(None, None, None)
+    """Dispatch while the transaction storing the shipment commits after the dispatch's first statement on the
+    shipments table: the outcome of the dispatch (the shipment's state, or the exception)."""
+    _, outcome = commit_midway(db, lambda s: handle(s, created(order_id)), "shipments",
+                               lambda s, _: dispatch(s, order_id).state, (LookupError, NotDispatchable))
+    return outcome
 
 
 def test_a_dispatch_racing_the_shipments_insert_is_either_not_found_or_dispatched_with_its_entry(db):
