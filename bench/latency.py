@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -354,6 +355,10 @@ def main() -> int:
             part_idle_followers(postgres, work)
     part_waiters(work)
     missed = [name for name, met in results if not met]
+    if missed:
+        print(f"the services' logs are in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print(f"== {len(results) - len(missed)} of {len(results)} targets met in {time.monotonic() - started:.0f} s"
           + (f"; missed: {', '.join(missed)}" if missed else ""), flush=True)
