@@ -148,15 +148,15 @@ class OrderRecords:
         """Store the records of the orders in `entries` (in order) that do not exist yet; returns their ids."""
         records: list[dict[str, Any]] = []
         lines: list[dict[str, Any]] = []
-        ids: set[int] = set()
+        seen: set[int] = set()
         for entry in entries:
             order = read_order(entry)
             records.append({"order_id": order.id, "order_url": entry.link, "position": entry.position,
                             "digest": digest(order),
                             **CustomerColumns.customer_values(order.customer), **self.record(order)})
-            if order.id in ids:
+            if order.id in seen:
                 continue  # the same order again in this batch: add_once checks it is the same, its lines are in
-            ids.add(order.id)
+            seen.add(order.id)
             lines += [{"order_id": order.id, "line_no": n, "item_id": line.item.id, "item_name": line.item.name,
                        "quantity": line.quantity, **self.line(line)} for n, line in enumerate(order.lines, 1)]
         stored = add_once(session, self.model, records, self.line_model, lines)
