@@ -106,3 +106,41 @@ def test_a_change_of_atom_updated_alone_is_a_rewritten_history(rsps, tmp_path):
     feed.entry_overrides = {3: entry_xml(3).replace("<updated>2026-01-01T00:00:00Z", "<updated>2026-02-02T00:00:00Z")}
     with pytest.raises(FollowerHalted, match="different entry at position 3"):
         follower.poll()
+
+
+def test_a_cached_current_page_older_than_the_position_is_asked_of_the_publisher_not_taken_for_a_rewind(
+        rsps, tmp_path):
+    from sqlalchemy import update
+
+    from tests.unit.follower_feed import MODELS, page_xml
+    feed = FakeFeed(rsps, size=3, count=5)
+    db, handler = make_db(tmp_path), Recorder()
+    follower = make_follower(db, handler)
+    follower.poll()  # at 5 (another instance, say, read it by a long poll that passed the front door's cache)
+    with db.write() as s:
+        s.execute(update(MODELS.Tracking).values(bookmark=FEED_URL, etag=None))
+    feed.count = 8
+    asked = []
+
+    def cached_copy_unless_long_poll(request):
+        asked.append((request.headers.get("Prefer"), request.headers.get("If-None-Match")))
+        if request.headers.get("Prefer") is None:  # the cache's copy from when the feed held 4 entries
+            stale = page_xml(FEED_URL, [entry_xml(4)], prev=f"{BASE}/feed/pages/1")
+            return 200, {"Content-Type": "application/atom+xml", "ETag": '"p2-4"'}, stale
+        # A long poll goes to the publisher: its current page.
+        return 200, {"Content-Type": "application/atom+xml", "ETag": '"p3-8"'}, feed.page(feed.current)
+
+    feed.overrides[FEED_URL] = cached_copy_unless_long_poll
+    assert follower.poll() == 3
+    assert handler.positions == list(range(1, 9))
+    assert asked[:2] == [(None, None), ("wait=1", '"p2-4"')]
+
+
+def test_a_current_page_ending_before_the_position_that_the_publisher_confirms_halts(rsps, tmp_path):
+    feed = FakeFeed(rsps, size=3, count=5)
+    follower = make_follower(make_db(tmp_path))
+    follower.poll()
+    feed.count = 4  # restored from a backup taken at 4 orders: the publisher itself says so (304 to the long poll)
+    with pytest.raises(FollowerHalted, match="ends at position 4"):
+        follower.poll()
+    assert ('http://orders.test/feed', '"p2-4"') in feed.requests

@@ -35,7 +35,7 @@ from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.errors import FollowerHalted, Stopped
 from common.feeds.follow.forward import GROUP_PAGES, forward
-from common.feeds.follow.history import confirm
+from common.feeds.follow.history import behind, confirm
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.pagewalk import PageGone, PassWalker
@@ -172,6 +172,9 @@ class FeedFollower:
         try:
             try:
                 page = walk.to_position(page, state.position, stack, self._check_stop)
+                if behind(page, state.position):  # a cache's older copy, or a rewound feed: the publisher decides
+                    fresh = walk.ask_origin(page, state.position)
+                    page = page if fresh is None else walk.to_position(fresh, state.position, stack, self._check_stop)
             finally:
                 walk.settle()
             confirm(self.tracking, page, state)

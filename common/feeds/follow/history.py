@@ -23,6 +23,12 @@ def holds(page: Page, position: int) -> bool:
     return page.first is not None and page.first <= max(position, 1)
 
 
+def behind(page: Page, position: int) -> bool:
+    """Whether `page` is a current page (no next-archive) ending before `position`: a rewound feed, or a cache's copy
+    older than what was handled (another instance read a newer one by a long poll, which passes the cache)."""
+    return position > 0 and page.next is None and (page.last is None or page.last < position)
+
+
 def verdict(page: Page, state: Tracked) -> tuple[str | None, FeedEntry | None]:
     """(why the follower must halt, or None; the entry at the position when the record names none yet).
 

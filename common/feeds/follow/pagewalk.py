@@ -89,6 +89,16 @@ class PassWalker:
             page = self._next_archive(page.next, page.last)  # pages laid out anew: the position lies further on
         return page
 
+    def ask_origin(self, page: Page, handled: int) -> Page | None:
+        """`page` asked for again as a one-second long poll with its own validator, which a front door passes to the
+        publisher uncached: the publisher's current page, or None (304) when `page` is it."""
+        self.seen.discard(page.url)
+        mode = self.client.wait_applied  # this one long poll says nothing of the poller's mode
+        try:
+            return self.fetch(page.url, page.etag, 1, handled)
+        finally:
+            self.client.wait_applied = mode
+
     def settle(self) -> None:
         """Drop the pages fetched ahead that the walk back did not need, so no parse runs into the next pass."""
         self._drop(self._behind)
