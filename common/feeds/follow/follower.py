@@ -4,10 +4,11 @@ One pass (poll), under a per-follower lock (passgate.py):
 1. Read the tracking record: position p, bookmark (URL of the page holding p), ETag of the current page. A halted
    record stops here (FollowerHalted); a bookmark off the feed's origin (origin.py) is discarded.
 2. Fetch the bookmark (a new consumer: the feed URL), with If-None-Match when the ETag is known; 304 → done.
-3. Walk `prev-archive` back to the page holding p (downloading the pages beyond, up to the one whose pre-scan
-   says it holds p, while worker processes parse those before: pagewalk.py, parsing.py), pushing the pages passed
-   over onto a PageStack (at most `max_back_pages`, kept as compact tuples spooled to disk past 4 MiB). That page
-   must hold the entry recorded with p (history.py), else the follower halts durably until `TrackingStore.reset`.
+3. Walk `prev-archive` back to the page holding p (start.py; downloading the pages beyond, up to the one whose
+   pre-scan says it holds p, while worker processes parse those before: pagewalk.py, parsing.py), pushing the
+   pages passed over onto a PageStack (at most `max_back_pages`, kept as compact tuples spooled to disk past
+   4 MiB). That page must hold the entry recorded with p (history.py), else the follower halts durably until
+   `TrackingStore.reset`; a current page ending before p is first asked of the publisher (a cache's older copy?).
 4. Going forward (forward.py): the page in hand, the stack, then `next-archive` to the current page, each page
    fetched at most once (a URL met twice is a link loop: FeedError), the next group of up to GROUP_PAGES read
    ahead in a worker thread and parsed in worker processes (pagewalk.py, parsing.py): at most 2 × GROUP_PAGES
@@ -35,13 +36,14 @@ from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.errors import FollowerHalted, Stopped
 from common.feeds.follow.forward import GROUP_PAGES, forward
-from common.feeds.follow.history import behind, confirm
+from common.feeds.follow.history import confirm
 from common.feeds.follow.origin import Origin
 from common.feeds.follow.pagestack import PageStack
-from common.feeds.follow.pagewalk import PageGone, PassWalker
+from common.feeds.follow.pagewalk import PassWalker
 from common.feeds.follow.parsing import PARSE_WORKERS, PageParser
 from common.feeds.follow.passgate import PassGate
 from common.feeds.follow.progress import Lag, PassRun, Progress
+from common.feeds.follow.start import first_page, start_page
 from common.feeds.follow.tracking import PollTimes, Tracked, TrackingModels, TrackingStore, utcnow
 from common.feeds.uow import UnitOfWork
 
@@ -162,7 +164,7 @@ class FeedFollower:
             raise FollowerHalted(state.halted)
         walk = self._run.walk = PassWalker(self.client, self._ahead, self.max_back_pages, GROUP_PAGES,
                                            self.progress.saw, self.parser)
-        page = self._first_page(walk, state, long_poll)
+        page = first_page(walk, self.origin, state, self.name, long_poll)
         if page is None:
             self.caught_up = True
             self.progress.caught_up(state.position)
@@ -170,29 +172,11 @@ class FeedFollower:
             return 0
         stack = PageStack()
         try:
-            try:
-                page = walk.to_position(page, state.position, stack, self._check_stop)
-                if behind(page, state.position):  # a cache's older copy, or a rewound feed: the publisher decides
-                    fresh = walk.ask_origin(page, state.position)
-                    page = page if fresh is None else walk.to_position(fresh, state.position, stack, self._check_stop)
-            finally:
-                walk.settle()
+            page = start_page(walk, page, state.position, stack, self._check_stop)
             confirm(self.tracking, page, state)
             return self._forward(walk, page, stack, state)
         finally:
             stack.close()
-
-    def _first_page(self, walk: PassWalker, state: Tracked, long_poll: float = 0) -> Page | None:
-        """The bookmarked page (None: unchanged since its ETag, held up to `long_poll` s); the feed URL when there
-        is none, it is off the feed's origin (an older configuration), or it is gone."""
-        bookmark = state.bookmark if self.origin.holds(state.bookmark) else None
-        if bookmark is None:
-            return walk.fetch(self.feed_url, handled=state.position)
-        try:
-            return walk.fetch(bookmark, state.etag, long_poll, handled=state.position)
-        except PageGone:
-            log.info("%s: bookmark %s is gone; reading %s", self.name, bookmark, self.feed_url)
-            return walk.fetch(self.feed_url, handled=state.position)
 
     def _forward(self, walk: PassWalker, page: Page, stack: PageStack, state: Tracked) -> int:
         """Handle the page in hand, the stack, then next-archive pages, a group per transaction (forward.py)."""
