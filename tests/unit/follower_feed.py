@@ -153,3 +153,10 @@ def make_follower(db: Database, handler=None, consumer: str = "test", **kwargs) 
 def effects(db: Database) -> list[int]:
     with db.read() as s:
         return list(s.scalars(select(Effect.order_id).order_by(Effect.order_id)))
+
+
+def set_bookmark(db: Database, url: str) -> None:
+    """Point the tracking record's bookmark at `url`, without an ETag: the next pass reads it unconditionally."""
+    from sqlalchemy import update
+    with db.write() as s:
+        s.execute(update(MODELS.Tracking).values(bookmark=url, etag=None))

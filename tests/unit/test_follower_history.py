@@ -110,15 +110,12 @@ def test_a_change_of_atom_updated_alone_is_a_rewritten_history(rsps, tmp_path):
 
 def test_a_cached_current_page_older_than_the_position_is_asked_of_the_publisher_not_taken_for_a_rewind(
         rsps, tmp_path):
-    from sqlalchemy import update
-
-    from tests.unit.follower_feed import MODELS, page_xml
+    from tests.unit.follower_feed import page_xml, set_bookmark
     feed = FakeFeed(rsps, size=3, count=5)
     db, handler = make_db(tmp_path), Recorder()
     follower = make_follower(db, handler)
     follower.poll()  # at 5 (another instance, say, read it by a long poll that passed the front door's cache)
-    with db.write() as s:
-        s.execute(update(MODELS.Tracking).values(bookmark=FEED_URL, etag=None))
+    set_bookmark(db, FEED_URL)
     feed.count = 8
     asked = []
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 import pytest
 import responses
 
-from tests.unit.follower_feed import BASE, FEED_URL, FakeFeed, Recorder, effects, make_db, make_follower
+from tests.unit.follower_feed import (
+    BASE,
+    FEED_URL,
+    FakeFeed,
+    Recorder,
+    effects,
+    make_db,
+    make_follower,
+    set_bookmark,
+)
 
 
 @pytest.fixture
@@ -133,58 +142,50 @@ def test_a_different_namespace_prefix_for_the_position_is_understood(rsps, tmp_p
     assert make_follower(make_db(tmp_path)).poll() == 2
 
 
-def test_a_page_redirected_to_feed_that_fills_meanwhile_is_walked_back_to_not_taken_for_a_loop(rsps, tmp_path):
-    from sqlalchemy import update
+PAGE2 = f"{BASE}/feed/pages/2"
 
-    from tests.unit.follower_feed import MODELS
-    page2 = f"{BASE}/feed/pages/2"
+
+def page2_redirected_once(feed: FakeFeed, db, bookmark: str) -> list[str]:
+    """Bookmark `bookmark` (no ETag) and have page 2 answered, the first time, by a redirect to /feed (as the
+    publisher does while it is being filled), as itself afterwards; returns the URLs page 2 was asked for."""
+    set_bookmark(db, bookmark)
+    served = []
+
+    def once_redirected(request):
+        served.append(request.url)
+        if len(served) == 1:  # by the time /feed answers, page 2 is full and /feed is a later page
+            return 302, {"Location": FEED_URL}, ""
+        return 200, {}, feed.page(2)
+
+    feed.overrides[PAGE2] = once_redirected
+    return served
+
+
+def test_a_page_redirected_to_feed_that_fills_meanwhile_is_walked_back_to_not_taken_for_a_loop(rsps, tmp_path):
     feed = FakeFeed(rsps, size=3, count=4)
     db, handler = make_db(tmp_path), Recorder()
     follower = make_follower(db, handler)
     follower.poll()  # at 4, on page 2
-    with db.write() as s:  # bookmarked by page 2's own URL, which the publisher redirects while it is filled …
-        s.execute(update(MODELS.Tracking).values(bookmark=page2, etag=None))
-    served = []
-
-    def page2_once_redirected(request):
-        served.append(request.url)
-        if len(served) == 1:  # … and by the time /feed answers, page 2 is full and /feed is page 3
-            return 302, {"Location": FEED_URL}, ""
-        return 200, {}, feed.page(2)
-
+    served = page2_redirected_once(feed, db, bookmark=PAGE2)  # bookmarked by page 2's own URL
     feed.count = 8
-    feed.overrides[page2] = page2_once_redirected
     assert follower.poll() == 4
     assert handler.positions == list(range(1, 9))
-    assert served == [page2, page2]
+    assert served == [PAGE2, PAGE2]
 
 
 @pytest.mark.parametrize("count", [6, 8], ids=["now-empty", "now-begins-after"])
 def test_walking_forward_to_a_page_that_filled_while_redirected_reads_it_again_instead_of_halting(
         rsps, tmp_path, count):
-    from sqlalchemy import update
-
-    from tests.unit.follower_feed import MODELS
-    page1, page2 = f"{BASE}/feed/pages/1", f"{BASE}/feed/pages/2"
     feed = FakeFeed(rsps, size=3, count=5)
     db, handler = make_db(tmp_path), Recorder()
     follower = make_follower(db, handler)
     follower.poll()  # at 5, on page 2
-    with db.write() as s:  # a bookmark before the position's page: the walk goes on along next-archive …
-        s.execute(update(MODELS.Tracking).values(bookmark=page1, etag=None))
-    served = []
-
-    def page2_once_redirected(request):
-        served.append(request.url)
-        if len(served) == 1:  # … to page 2, still being filled: redirected to /feed, where it has moved on
-            return 302, {"Location": FEED_URL}, ""
-        return 200, {}, feed.page(2)
-
+    # A bookmark before the position's page: the walk goes on along next-archive to page 2, still being filled.
+    served = page2_redirected_once(feed, db, bookmark=f"{BASE}/feed/pages/1")
     feed.count = count
-    feed.overrides[page2] = page2_once_redirected
     assert follower.poll() == count - 5
     assert handler.positions == list(range(1, count + 1))
-    assert served == [page2, page2]
+    assert served == [PAGE2, PAGE2]
 
 
 def test_an_instance_overtaken_by_another_never_stores_a_bookmark_behind_the_position(rsps, tmp_path):
