@@ -103,11 +103,7 @@ class ManagedProcess(Managed):
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         """Ask the process group to stop, SIGKILL it if it takes longer than timeout."""
         self.ask_to_stop(sig)
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.wait_stopped(timeout)
 
     def ask_to_stop(self, sig: int = signal.SIGTERM) -> None:
         """Send `sig` to the process group, without waiting (see stop_all)."""
@@ -117,6 +113,14 @@ class ManagedProcess(Managed):
             except ProcessLookupError:
                 pass
 
+    def wait_stopped(self, timeout: float = 15.0) -> None:
+        """Wait for the process to end after ask_to_stop, SIGKILL it if it takes longer than timeout."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
     def kill(self) -> None:
         """SIGKILL the whole process group: a crash, no clean-up."""
         if self.proc and self.proc.poll() is None:
@@ -125,14 +129,14 @@ class ManagedProcess(Managed):
 
 
 def stop_all(processes, timeout: float = 15.0) -> None:
-    """Stop processes together: each is asked first, then waited for, so their graceful stops overlap (a system
-    of seven gunicorns stopped one after another took 20 s)."""
+    """Stop processes together: each is asked once, then waited for, so their graceful stops overlap (a system
+    of seven gunicorns stopped one after another took 20 s). For processes whose stop() is ManagedProcess's."""
     processes = [p for p in processes if p is not None]
     for process in processes:
         process.ask_to_stop()
     for process in processes:
         try:
-            process.stop(timeout=timeout)
+            process.wait_stopped(timeout)
         except Exception:  # noqa: BLE001 - stopping is best effort at the end of a test
             process.kill()
 
