@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.contracts import ORDER_CANCELLED
@@ -45,9 +44,9 @@ def status_document(status: OrderStatus) -> dict:
             "shipment": part(status.shipment_state, status.shipment_url), "cancellation": cancellation}
 
 
-def status_of(session: Session, order_id: int) -> OrderStatus:
-    """The order's status row; LookupError for an unknown order."""
-    status = session.get(OrderStatus, order_id, populate_existing=True)
+def status_of(session: Session, order_id: int, lock: bool = False) -> OrderStatus:
+    """The order's status row (with `lock`, locked for a change to come); LookupError for an unknown order."""
+    status = session.get(OrderStatus, order_id, populate_existing=True, with_for_update=lock)
     if status is None:
         raise LookupError(f"no order with id {order_id}")
     return status
@@ -62,10 +61,7 @@ def cancel(session: Session, order_id: int) -> tuple[OrderStatus, bool]:
     that order for dispatched. LookupError for an unknown order; AlreadyDispatched when the shipment is known to
     have left and no cancellation was asked for before.
     """
-    status = session.scalars(select(OrderStatus).where(OrderStatus.order_id == order_id).with_for_update()
-                             .execution_options(populate_existing=True)).first()
-    if status is None:
-        raise LookupError(f"no order with id {order_id}")
+    status = status_of(session, order_id, lock=True)
     if status.cancel_requested is not None:
         return status, False
     if status.shipment_state == "dispatched":
