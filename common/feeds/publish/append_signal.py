@@ -6,11 +6,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+
+from common.feeds.publish.head import Head
 
 log = logging.getLogger(__name__)
-
-Head = tuple[int, datetime]  # (position, created) of the newest notification
 
 
 class AppendSignal:

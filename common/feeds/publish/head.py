@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-Head = tuple[int, datetime] | None  # (position, created) of the newest notification; None when the log is empty
+Head = tuple[int, datetime]  # (position, created) of the newest notification
 
 MAX_AGE = 1.0  # seconds a head is trusted without a sign of change
 
@@ -42,18 +42,18 @@ class Watch(Protocol):
 class FeedHead:
     """The newest (position, created) of one notification log, re-read only when a watch says it may have moved."""
 
-    def __init__(self, read: Callable[[], Head], watch: Callable[[FeedHead], Watch] | None = None,
+    def __init__(self, read: Callable[[], Head | None], watch: Callable[[FeedHead], Watch] | None = None,
                  max_age: float = MAX_AGE):
         self._read = read
         self._make_watch = watch
         self.max_age = max_age
         self._lock = threading.Lock()
         self._generation = 0  # bumped on every sign of change
-        self._cached: tuple[int, float, Head] | None = None  # (generation, monotonic time read, head)
+        self._cached: tuple[int, float, Head | None] | None = None  # (generation, monotonic time read, head)
         self._watch: Watch | None = None
         self._watch_pid = 0  # a watch (its connection, its thread) belongs to the process that made it
 
-    def get(self) -> Head:
+    def get(self) -> Head | None:
         """The head as of no earlier than this call (up to the listener's delivery delay on PostgreSQL)."""
         with self._lock:
             # Asked under the lock: a thread that sees no change must not use a head another thread has just

@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from common.feeds.publish.append_signal import AppendSignal, Head
-from common.feeds.publish.head import FeedHead, ReadEveryTime, Watch
+from common.feeds.publish.append_signal import AppendSignal
+from common.feeds.publish.head import FeedHead, Head, ReadEveryTime, Watch
 
 log = logging.getLogger(__name__)
 

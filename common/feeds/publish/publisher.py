@@ -137,7 +137,7 @@ class FeedPublisher:
             raise RuntimeError("FeedPublisher.init_app(app, db) names the database it serves")
         return self._pages
 
-    def _read_head(self) -> Head:
+    def _read_head(self) -> Head | None:
         with self._uow.read() as session:
             return self.log.last(session)
 
@@ -160,12 +160,12 @@ class FeedPublisher:
             return response
         return self._respond_current(newest, self._templates.current)
 
-    def _respond_current(self, newest: Head, template: Callable[[Page, datetime | None], bytes]) -> Response:
+    def _respond_current(self, newest: Head | None, template: Callable[[Page, datetime | None], bytes]) -> Response:
         page = current_page(newest[0] if newest else 0, self.page_size)
         updated = newest[1] if newest else self.origin
         return self._respond(page, updated, CURRENT_CACHE_CONTROL, lambda: template(page, updated))
 
-    def _matches(self, newest: Head) -> bool:
+    def _matches(self, newest: Head | None) -> bool:
         """Whether the request's If-None-Match names the current page at this head."""
         page = current_page(newest[0] if newest else 0, self.page_size)
         etag = entity_tag(FORMAT_VERSION, request.url_root, page.size, page.number, page.last,
