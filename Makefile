@@ -26,8 +26,11 @@ $(STAMP_TEST): requirements/test.txt pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/atomshop up
 
+# Two pytest-xdist workers, each taking whole test files (module fixtures start their servers once): most tests
+# wait on servers and processes, so two at a time fit 2 cores. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .

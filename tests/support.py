@@ -19,10 +19,28 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free right now, and one no other pytest-xdist worker of this run is given.
+
+    The port is handed to a server that binds it a moment later. Two workers asking at once could otherwise be
+    given the same port: one server then fails to bind while its readiness check is answered by the other
+    worker's server on that port. So each worker takes only its share of the ports: those whose half (Linux hands
+    out odd ports to bind(0), keeping even ones for connect()) equals its number modulo the count of workers.
+    """
+    worker, workers = _xdist_worker()
+    for _ in range(1000):  # the kernel picks each port at random: about `workers` tries
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port // 2 % workers == worker:
+            return port
+    raise RuntimeError(f"no free port for pytest-xdist worker {worker} of {workers}")
+
+
+def _xdist_worker() -> tuple[int, int]:
+    """(this worker's number, how many workers) under pytest-xdist; (0, 1) without it."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", …
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return (int(name[2:]), count) if name.startswith("gw") and count > 1 else (0, 1)
 
 
 def require_binary(name: str, *candidates: str) -> str:
