@@ -37,7 +37,10 @@ def test_an_outage_under_atomshop_up_reads_as_one_sentence_and_the_last_poll_sur
     with atomshop_up(tmp_path, ports, {"POLL_INTERVAL": "30"}, "up-30.log") as (up, log_path):
         wait_until(lambda: healthy(order_url) and healthy(invoicing_url), 60, message="the services")
         order_id = requests.post(order_url + "/api/orders", json=ORDER, timeout=5).json()["id"]
-        # Long polls deliver it; a POST /poll may also find that pass running (202) — wait for the invoice itself.
+        # A long poll delivers it, unless invoicing's first poll came before the order service answered (a loaded
+        # machine): then it backs off for 2 × POLL_INTERVAL, 60 s here. A pass asked for now ends that wait; it
+        # may also find a pass running (202), so wait for the invoice itself.
+        requests.post(invoicing_url + "/poll", timeout=30)
         wait_until(lambda: requests.get(f"{invoicing_url}/api/invoices/{order_id}", timeout=5).ok, 60,
                    message="the invoice")
 
