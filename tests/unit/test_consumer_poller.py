@@ -31,22 +31,22 @@ class Clock:
         return self.now
 
 
-def test_failures_double_the_wait_up_to_sixty_seconds_and_a_success_resets_it():
+def test_failures_double_the_wait_from_one_second_up_to_sixty_and_a_success_resets_it():
     follower, clock = FakeFollower(), Clock()
     poller = Poller(follower, interval=5, clock=clock)
     waits = []
-    for _ in range(6):
+    for _ in range(8):
         poller.tick()
         waits.append(poller.next_allowed - clock.now)
         poller.tick()  # still backing off: no poll
         clock.now = poller.next_allowed
-    assert waits == [10, 20, 40, 60, 60, 60]
-    assert follower.calls == 6
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert follower.calls == 8
     follower.failing = False
     poller.tick()
     assert poller.failures_in_a_row == 0 and poller.next_allowed == 0
     poller.tick()
-    assert follower.calls == 8
+    assert follower.calls == 10
 
 
 def test_a_successful_manual_poll_ends_the_back_off_early():

@@ -100,7 +100,7 @@ def test_a_failing_long_poll_backs_off_and_shares_the_back_off_with_the_schedule
     assert poller.long_poll_step() == 0
     assert poller.long_polling is None and poller.failures_in_a_row == 1
     asked = len(feed.requests)
-    assert poller.long_poll_step() == 1.0  # backing off (10 s), checked every second
+    assert poller.long_poll_step() == 1.0  # backing off (1 s after the first failure), checked every second
     poller.tick()  # the schedule resumes but respects the same back-off
     assert len(feed.requests) == asked and poller.failures_in_a_row == 1
 

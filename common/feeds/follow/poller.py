@@ -17,12 +17,16 @@ from common.feeds.follow.follower import FeedFollower
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+# After n failures in a row the next attempt waits 2ⁿ⁻¹ of these: 1, 2, 4 … s. Services started together (`atomshop
+# up`, compose) often poll a feed before it answers; its first order should not wait out two poll intervals.
+BACKOFF_BASE_SECONDS = 1.0
 RUNNING = -1  # what _attempt returns when another pass (a POST /poll) was running
 REPROBE_SECONDS = 60.0  # a feed that did not hold a long poll is asked again this often (it may have been upgraded)
 
 
 class Poller:
-    """Polls every `interval` seconds; after n failures in a row waits interval·2ⁿ (at most 60 s) before the next.
+    """Polls every `interval` seconds; after n failures in a row waits 2ⁿ⁻¹ s (1, 2, 4 … at most 60 s) before the
+    next, and scheduled polls never come more often than every `interval`.
 
     With `wait` > 0 a thread also keeps a long poll (`Prefer: wait`) open; while the feed honours it (its answers
     carry Preference-Applied) the scheduled polls stand aside. `interval` 0 starts nothing at all.
@@ -92,7 +96,7 @@ class Poller:
         except Exception:  # logged by the follower, shown in /health
             self.failures_in_a_row += 1
             self.failed_at = datetime.now(UTC)
-            delay = min(self.max_backoff, max(self.interval, 0.5) * 2 ** self.failures_in_a_row)
+            delay = min(self.max_backoff, BACKOFF_BASE_SECONDS * 2 ** (self.failures_in_a_row - 1))
             self.next_allowed = self.clock() + delay
             log.info("backing off %.1fs after %d failed poll(s)", delay, self.failures_in_a_row)
             return None
