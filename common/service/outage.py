@@ -41,11 +41,16 @@ def clock_time(moment: datetime) -> str:
 
 
 def next_try(poller_status: dict[str, Any] | None) -> str:
-    """When the scheduled poller tries again: "next try in 20 s", or how to try when nothing is scheduled."""
+    """When the poller tries again: "next try in 20 s", or how to try when nothing is scheduled."""
     if not poller_status or not poller_status.get("interval"):
         return "scheduled polls are off: press Poll now to try again"
-    wait = max(poller_status.get("backing_off_for") or 0.0, poller_status["interval"])
-    return f"next try in {math.ceil(wait)} s"
+    backing_off = poller_status.get("backing_off_for") or 0.0
+    # A served poller's long-poll thread tries again as soon as the back-off ends (unless the feed ignores Prefer);
+    # otherwise the next scheduled poll after it does.
+    long_polls = poller_status.get("long_poll_wait") and poller_status.get("long_polling") is not False
+    threaded = bool(poller_status.get("running") and long_polls)
+    wait = backing_off if threaded else max(backing_off, poller_status["interval"])
+    return f"next try in {max(1, math.ceil(wait))} s"
 
 
 def problem_sentence(title: str, feed_url: str, technical: str | None, since: datetime | None,
