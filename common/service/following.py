@@ -24,6 +24,7 @@ from common.service.follower_status import consumer_status, follower_status, hal
 from common.service.security import same_origin_path
 
 log = logging.getLogger(__name__)
+CUT_EVERY = 0.1  # seconds between two cuts of a held long poll while POST /poll waits for its pass
 POLL_WAIT = 30.0  # seconds POST /poll waits for a pass already running (CONTRACT.md), then answers 202
 __all__ = ["FOLLOWERS_KEY", "FOLLOWER_KEY", "POLL_WAIT", "Follow", "ServiceFollower", "consumer_status",
            "follow_config", "follower_status", "followers", "halted_reason", "init_app", "json_error", "problem"]
@@ -81,8 +82,7 @@ def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
     until = time.monotonic() + POLL_WAIT
     for f in followers():
         try:
-            f.client.cut_long_polls()  # a long poll held now ends as a 304, so this call does not wait out its wait
-            processed += f.poll(wait=max(0.0, until - time.monotonic()))
+            processed += _poll_cutting_long_polls(f, until)
         except PassRunning:
             return None, (202, f"a pass over {f.title} is still running; ask again later")
         except FollowerHalted as exc:
@@ -92,6 +92,20 @@ def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
         except SQLAlchemyError as exc:
             return None, (503, f"the database is not available: {type(exc).__name__}: {exc}")
     return processed, None
+
+
+def _poll_cutting_long_polls(f: ServiceFollower, until: float) -> int:
+    """`f.poll`, waiting for a pass in progress until `until`, meanwhile cutting any long poll it holds.
+
+    A held long poll ends as a 304 when cut, so this call does not wait out its wait. The cut is made again every
+    CUT_EVERY seconds while it waits: the pass in progress may start holding only after the first cut."""
+    while True:
+        f.client.cut_long_polls()
+        try:
+            return f.poll(wait=max(0.0, min(CUT_EVERY, until - time.monotonic())))
+        except PassRunning:
+            if time.monotonic() >= until:
+                raise
 
 
 @bp.post("/poll")
