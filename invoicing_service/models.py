@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from common.contracts import InvoiceDocument
 from common.contracts.money import format_money
 from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
-from common.feeds.publish.log import UTCDateTime
+from common.feeds.tables import UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, ItemLineColumns, Money
 

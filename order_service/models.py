@@ -10,7 +10,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from common.contracts.orders import ADDRESS_MAX
 from common.feeds import tracking_models
 from common.feeds.publish.archive import ArchivePageMixin
-from common.feeds.publish.log import FeedOriginMixin, NotificationMixin, UTCDateTime
+from common.feeds.publish.log import FeedOriginMixin, NotificationMixin
+from common.feeds.tables import UTCDateTime
 from common.service.db import service_metadata
 
 

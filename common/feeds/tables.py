@@ -1,7 +1,13 @@
-"""The library's tables are mixins the service maps on its own Base: what they have once mapped."""
+"""The library's tables are mixins the service maps on its own Base: what they have once mapped, and the column
+type their timestamps use (a service's own tables may use it too)."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from sqlalchemy import FromClause
@@ -15,3 +21,20 @@ class TableMixin:
         __table__: ClassVar[FromClause]
 
         def __init__(self, **kwargs: Any) -> None: ...
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC (microsecond precision) and read back timezone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)

@@ -24,8 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from common.feeds.publish.log import UTCDateTime
-from common.feeds.tables import TableMixin
+from common.feeds.tables import TableMixin, UTCDateTime
 from common.feeds.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -7,36 +7,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Table, Text, bindparam, insert, select, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Integer, String, Table, Text, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from common.feeds.tables import TableMixin
+from common.feeds.tables import TableMixin, UTCDateTime
 
 # Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
 # assignment to commit, so position n+1 can never become visible before position n.
 APPEND_LOCK_KEY = 0x61746F6D66656564
 # The smallest step between two stamps: the resolution both SQLite and PostgreSQL keep.
 TICK = timedelta(microseconds=1)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as naive UTC (microsecond precision) and read back timezone-aware."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("UTCDateTime needs a timezone-aware datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
