@@ -19,7 +19,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Integer, LargeBinary, Row, bindparam, select
+from sqlalchemy import Engine, Integer, LargeBinary, Row, bindparam, create_engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -28,6 +28,8 @@ from common.feeds.tables import TableMixin, UTCDateTime
 from common.feeds.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+READER_CONNECT_TIMEOUT_S = 5  # a server that does not answer fails an archive read, never hangs it
 
 
 class ArchivePageMixin(TableMixin):
@@ -53,7 +55,9 @@ class ArchiveStore:
         self.model = model
         self.db = db
         self.format_version = format_version
-        self.engine = engine  # reads go straight to it when given: see get()
+        # Reads go straight to it when given (see get()); on PostgreSQL to an autocommit engine of its own.
+        self._stale_retry = engine is not None and engine.dialect.name == "postgresql"
+        self.engine = autocommit_reader(engine) if engine is not None and self._stale_retry else engine
         c = model.__table__.c
         self._compiled: tuple[SQLCompiler, list[Any]] | None = None
         self._select = select(c.format_version, c.updated, c.body).where(
@@ -90,19 +94,38 @@ class ArchiveStore:
         compiled, processors = self._compiled
         bound = compiled.construct_params(params)
         arguments = [bound[name] for name in compiled.positiontup] if compiled.positiontup else bound
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(compiled.string, arguments)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which rolls back what the driver began
+        row = self._fetch(compiled.string, arguments)
         if row is None:
             return None
         return tuple(process(value) if process else value for process, value in zip(processors, row, strict=True))
+
+    def _fetch(self, statement: str, arguments: Any) -> Any:
+        """The first row of `statement`; on PostgreSQL a connection the server dropped is replaced once."""
+        assert self.engine is not None
+        for attempt in range(2):
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(statement, arguments)
+                    return cursor.fetchone()
+                finally:
+                    cursor.close()
+            except self.engine.dialect.loaded_dbapi.OperationalError:
+                if not self._stale_retry:
+                    raise
+                # The reader does not ping before each read (a round trip): a stale connection shows here.
+                connection.invalidate()
+                if attempt:
+                    raise
+            finally:
+                connection.close()  # back to the pool (SQLite: which rolls back what the driver began)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the reader's own connections (PostgreSQL)."""
+        if self._stale_retry and self.engine is not None:
+            self.engine.dispose()
 
     def put(self, page_size: int, number: int, updated: datetime, body: bytes) -> None:
         """Store a page in a short transaction of its own; another process having stored it first is fine."""
@@ -112,3 +135,14 @@ class ArchiveStore:
                                          updated=updated, body=body))
         except IntegrityError:
             log.debug("archive page %d/%d was stored by another process first", page_size, number)
+
+
+def autocommit_reader(engine: Engine) -> Engine:
+    """A small engine beside `engine` for reads that need no transaction (a stored page never changes).
+
+    Each statement commits on its own, so a read is one round trip: no BEGIN, no ROLLBACK when the connection goes
+    back to the pool (psycopg skips it on an idle connection) and no pre-ping (a stale connection is retried once
+    instead). Four alternated runs of bench/feed_speed.py (random archive at 1M orders, PostgreSQL): 787, 859, 760,
+    690 req/s with it against 708, 654, 722, 598 with the pooled read (BEGIN, pre-ping, SELECT, ROLLBACK)."""
+    return create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8,
+                         pool_reset_on_return=None, connect_args={"connect_timeout": READER_CONNECT_TIMEOUT_S})

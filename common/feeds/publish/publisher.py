@@ -99,6 +99,8 @@ class FeedPublisher:
             self.listener.stop()
         else:
             self.signal.close()
+        if self.archives is not None:
+            self.archives.close()
 
     def init_app(self, app: Flask, db: UnitOfWork, url_prefix: str = "/feed") -> None:
         """Serve the feed of `db`'s notifications at `url_prefix` (current page) and `url_prefix/pages/<k>`."""
