@@ -253,27 +253,30 @@ def test_postgresql_appends_many_at_once_under_the_lock_gap_free_among_single_ap
 
 def test_archive_pages_are_read_without_a_transaction_and_survive_the_server_dropping_the_connection(postgres):
     app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 2})
-    client = app.test_client()
-    for _ in range(5):
-        assert client.post("/api/orders", json=order_body()).status_code == 201
-    rendered = client.get("/feed/pages/1")  # rendered once and stored
-    publisher = app.extensions["atomshop.publisher"]
-    publisher.cache.clear()
-    assert client.get("/feed/pages/1").data == rendered.data  # now from the table, on the archive reader
+    publisher, db = app.extensions["atomshop.publisher"], app.extensions["atomshop.db"]
+    try:
+        client = app.test_client()
+        for _ in range(5):
+            assert client.post("/api/orders", json=order_body()).status_code == 201
+        rendered = client.get("/feed/pages/1")  # rendered once and stored
+        publisher.cache.clear()
+        assert client.get("/feed/pages/1").data == rendered.data  # now from the table, on the archive reader
 
-    reader = publisher.archives.engine
-    assert reader is not app.extensions["atomshop.db"].engine
-    pooled = reader.raw_connection()
-    autocommit, pid = pooled.dbapi_connection.autocommit, pooled.dbapi_connection.info.backend_pid
-    pooled.close()
-    assert autocommit, "one round trip per read: no BEGIN, no ROLLBACK"
-    # The server drops the reader's pooled connection (a restart, a failover): it pings no more, so the read
-    # itself meets the dead connection and must try once more on a new one.
-    with app.extensions["atomshop.db"].engine.connect() as conn:
-        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-    publisher.cache.clear()
+        reader = publisher.archives.engine
+        assert reader is not db.engine
+        pooled = reader.raw_connection()
+        autocommit, pid = pooled.dbapi_connection.autocommit, pooled.dbapi_connection.info.backend_pid
+        pooled.close()
+        assert autocommit, "one round trip per read: no BEGIN, no ROLLBACK"
+        # The server drops the reader's pooled connection (a restart, a failover): it pings no more, so the read
+        # itself meets the dead connection and must try once more on a new one.
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        publisher.cache.clear()
 
-    again = client.get("/feed/pages/1")
+        again = client.get("/feed/pages/1")
 
-    assert again.status_code == 200 and again.data == rendered.data
-    publisher.close()
+        assert again.status_code == 200 and again.data == rendered.data
+    finally:
+        publisher.close()
+        db.dispose()

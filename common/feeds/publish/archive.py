@@ -56,8 +56,8 @@ class ArchiveStore:
         self.db = db
         self.format_version = format_version
         # Reads go straight to it when given (see get()); on PostgreSQL to an autocommit engine of its own.
-        self._stale_retry = engine is not None and engine.dialect.name == "postgresql"
-        self.engine = autocommit_reader(engine) if engine is not None and self._stale_retry else engine
+        self._own_reader = engine is not None and engine.dialect.name == "postgresql"
+        self.engine = autocommit_reader(engine) if engine is not None and self._own_reader else engine
         c = model.__table__.c
         self._compiled: tuple[SQLCompiler, list[Any]] | None = None
         self._select = select(c.format_version, c.updated, c.body).where(
@@ -102,29 +102,34 @@ class ArchiveStore:
     def _fetch(self, statement: str, arguments: Any) -> Any:
         """The first row of `statement`; on PostgreSQL a connection the server dropped is replaced once."""
         assert self.engine is not None
-        for attempt in range(2):
-            connection = self.engine.raw_connection()
+        try:
+            return self._fetch_once(statement, arguments)
+        except self.engine.dialect.loaded_dbapi.OperationalError:
+            if not self._own_reader:
+                raise
+            # The reader does not ping before each read (a round trip): a stale connection shows here, once.
+            return self._fetch_once(statement, arguments)
+
+    def _fetch_once(self, statement: str, arguments: Any) -> Any:
+        assert self.engine is not None
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
             try:
-                cursor = connection.cursor()
-                try:
-                    cursor.execute(statement, arguments)
-                    return cursor.fetchone()
-                finally:
-                    cursor.close()
-            except self.engine.dialect.loaded_dbapi.OperationalError:
-                if not self._stale_retry:
-                    raise
-                # The reader does not ping before each read (a round trip): a stale connection shows here.
-                connection.invalidate()
-                if attempt:
-                    raise
+                cursor.execute(statement, arguments)
+                return cursor.fetchone()
             finally:
-                connection.close()  # back to the pool (SQLite: which rolls back what the driver began)
-        raise AssertionError("unreachable")
+                cursor.close()
+        except self.engine.dialect.loaded_dbapi.OperationalError:
+            if self._own_reader:
+                connection.invalidate()  # the pool must not hand out the dead connection again
+            raise
+        finally:
+            connection.close()  # back to the pool (SQLite: which rolls back what the driver began)
 
     def close(self) -> None:
         """Close the reader's own connections (PostgreSQL)."""
-        if self._stale_retry and self.engine is not None:
+        if self._own_reader and self.engine is not None:
             self.engine.dispose()
 
     def put(self, page_size: int, number: int, updated: datetime, body: bytes) -> None:
