@@ -14,8 +14,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+# A server that does not answer (a network partition) fails a connection, never hangs it: the same bound as the
+# connections the feed library opens itself.
+from common.feeds.publish.connections import CONNECT_TIMEOUT_S
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-CONNECT_TIMEOUT_S = 5  # a server that does not answer (a network partition) fails a connection, never hangs it
 
 # Every constraint and index gets a predictable name, the same on SQLite and PostgreSQL, so a later migration can
 # drop or alter it by name (SQLite batch mode cannot address an unnamed constraint).

@@ -19,17 +19,20 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Integer, LargeBinary, Row, bindparam, create_engine, select
+from sqlalchemy import Engine, Integer, LargeBinary, Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from common.feeds.publish.connections import autocommit_reader
 from common.feeds.tables import TableMixin, UTCDateTime
 from common.feeds.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-READER_CONNECT_TIMEOUT_S = 5  # a server that does not answer fails an archive read, never hangs it
+
+class _Dropped(Exception):
+    """The reader's connection had been dropped by the server (it is invalidated): the read may be tried again."""
 
 
 class ArchivePageMixin(TableMixin):
@@ -101,16 +104,13 @@ class ArchiveStore:
 
     def _fetch(self, statement: str, arguments: Any) -> Any:
         """The first row of `statement`; on PostgreSQL a connection the server dropped is replaced once."""
-        assert self.engine is not None
         try:
             return self._fetch_once(statement, arguments)
-        except self.engine.dialect.loaded_dbapi.OperationalError:
-            if not self._own_reader:
-                raise
+        except _Dropped:
             # The reader does not ping before each read (a round trip): a stale connection shows here, once.
-            return self._fetch_once(statement, arguments)
+            return self._fetch_once(statement, arguments, last_try=True)
 
-    def _fetch_once(self, statement: str, arguments: Any) -> Any:
+    def _fetch_once(self, statement: str, arguments: Any, last_try: bool = False) -> Any:
         assert self.engine is not None
         connection = self.engine.raw_connection()
         try:
@@ -120,9 +120,12 @@ class ArchiveStore:
                 return cursor.fetchone()
             finally:
                 cursor.close()
-        except self.engine.dialect.loaded_dbapi.OperationalError:
-            if self._own_reader:
+        except self.engine.dialect.loaded_dbapi.OperationalError as exc:
+            # Only a connection the server dropped is worth a second try; any other error is the answer.
+            if self._own_reader and self.engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
                 connection.invalidate()  # the pool must not hand out the dead connection again
+                if not last_try:
+                    raise _Dropped() from exc
             raise
         finally:
             connection.close()  # back to the pool (SQLite: which rolls back what the driver began)
@@ -141,13 +144,3 @@ class ArchiveStore:
         except IntegrityError:
             log.debug("archive page %d/%d was stored by another process first", page_size, number)
 
-
-def autocommit_reader(engine: Engine) -> Engine:
-    """A small engine beside `engine` for reads that need no transaction (a stored page never changes).
-
-    Each statement commits on its own, so a read is one round trip: no BEGIN, no ROLLBACK when the connection goes
-    back to the pool (psycopg skips it on an idle connection) and no pre-ping (a stale connection is retried once
-    instead). Four alternated runs of bench/feed_speed.py (random archive at 1M orders, PostgreSQL): 787, 859, 760,
-    690 req/s with it against 708, 654, 722, 598 with the pooled read (BEGIN, pre-ping, SELECT, ROLLBACK)."""
-    return create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8,
-                         pool_reset_on_return=None, connect_args={"connect_timeout": READER_CONNECT_TIMEOUT_S})

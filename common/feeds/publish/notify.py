@@ -24,6 +24,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from common.feeds.publish.append_signal import AppendSignal
+from common.feeds.publish.connections import listen_connection
 from common.feeds.publish.head import FeedHead, Head, ReadEveryTime, Watch
 
 log = logging.getLogger(__name__)
@@ -149,11 +150,8 @@ class AppendListener:
                 self._refresh()
 
     def _listen_postgresql(self) -> None:
-        import psycopg
-
-        url = self.engine.url.set(drivername="postgresql")
         try:
-            with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            with listen_connection(self.engine) as conn:
                 conn.execute(f'LISTEN "{self.channel}"')
                 self._listening.set()  # from here on the head may trust its memory: every append will be heard
                 self._refresh()  # whatever was appended before LISTEN took effect
