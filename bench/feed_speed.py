@@ -73,14 +73,22 @@ def create_schema(url: str, workdir: Path) -> None:
 
 
 def median_rates(runs: dict[str, tuple[str, str]], seconds: float, rounds: int) -> dict[str, float]:
-    """Median requests/s of each (url, lua) run, interleaved; a run with errors or unexpected statuses counts 0."""
+    """Median requests/s of each (url, lua) run, interleaved; a run with errors or unexpected statuses counts 0.
+
+    Each run goes once unmeasured first, so the first round does not also pay for every gunicorn worker opening
+    its database connections and filling its page cache. Each run's rounds are printed: on a shared machine the
+    spread between rounds is often wider than a target's margin."""
     rates: dict[str, list[float]] = {name: [] for name in runs}
+    for url, lua in runs.values():
+        wrk(url, lua, 1)
     for _ in range(rounds):
         for name, (url, lua) in runs.items():
             result = wrk(url, lua, seconds)
             if result.errors:
                 print(f"  {name}: {result.errors} errors or non-2xx/3xx answers from {url}: counted as 0 req/s")
             rates[name].append(0.0 if result.errors else result.requests_per_second)
+    for name, values in rates.items():  # the spread, next to the medians the table keeps
+        print(f"  {name}: {', '.join(f'{value:,.0f}' for value in values)} req/s")
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
