@@ -188,7 +188,7 @@ def _bookmarkable(page: Page, position: int) -> bool:
     """Whether the next pass may start at `page` for `position`: the page holds it, or is the current page (its
     URL is the feed's, never behind). Not an archive wholly before it: another instance may have moved the
     position past the page in hand, and a bookmark behind the position makes the next pass walk forward through
-    a page still being filled (see PassWalker.to_position)."""
+    a page still being filled (see start.py, to_position)."""
     if page.next is None:
         return True
     return page.first is not None and page.last is not None and page.first <= position <= page.last

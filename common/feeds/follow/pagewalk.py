@@ -15,8 +15,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from common.feeds.follow.client import FeedClient, FeedError, Page
 from common.feeds.follow.errors import PageGone
-from common.feeds.follow.history import holds
-from common.feeds.follow.pagestack import PageStack
 from common.feeds.follow.parsing import PageParser, Parsing
 from common.feeds.follow.prescan import prescan
 
@@ -72,32 +70,10 @@ class PassWalker:
         self._fill(self._behind, item, "prev-archive", self.max_pages - self.back_pages, position)
         return self._take(item)
 
-    def to_position(self, page: Page, position: int, stack: PageStack, check_stop: Callable[[], None]) -> Page:
-        """Walk back from `page` to the page holding `position` (for 0: the oldest), pushing the pages passed over
-        onto `stack`. Where the feed no longer holds the position, the page it ended on (the history check says)."""
-        while not holds(page, position):
-            check_stop()
-            if page.prev is None:
-                if page.entries and not position:
-                    raise FeedError(f"{page.url}: the feed begins at position {page.first}, not 1, and the page "
-                                    "has no prev-archive link")
-                return page  # an empty feed, or one that begins after the position: the history check says
-            stack.push(page)
-            page = self.back(page.prev, position)
-        while (position and page.entry_at(position) is None and page.last is not None and page.last < position
-               and page.next is not None):
-            page = self._next_archive(page.next, page.last)  # pages laid out anew: the position lies further on
-        return page
-
-    def ask_origin(self, page: Page, handled: int) -> Page | None:
-        """`page` asked for again as a one-second long poll with its own validator, which a front door passes to the
-        publisher uncached: the publisher's current page, or None (304) when `page` is it."""
-        self.seen.discard(page.url)
-        mode = self.client.wait_applied  # this one long poll says nothing of the poller's mode
-        try:
-            return self.fetch(page.url, page.etag, 1, handled)
-        finally:
-            self.client.wait_applied = mode
+    def next_archive(self, url: str, after: int) -> Page:
+        """The page at next-archive `url` of a page ending at position `after` (see _overtaken)."""
+        page = self._fetch_unconditionally(url)
+        return self._fetch_again(url, page) if self._overtaken(url, page, after) else page
 
     def settle(self) -> None:
         """Drop the pages fetched ahead that the walk back did not need, so no parse runs into the next pass."""
@@ -190,11 +166,6 @@ class PassWalker:
     def _drop(self, ahead: deque[Parsing]) -> None:
         while ahead:
             ahead.popleft().cancel()
-
-    def _next_archive(self, url: str, after: int) -> Page:
-        """The page at next-archive `url` of a page ending at position `after` (see _overtaken)."""
-        page = self._fetch_unconditionally(url)
-        return self._fetch_again(url, page) if self._overtaken(url, page, after) else page
 
     @staticmethod
     def _overtaken(url: str, page: Page, after: int | None) -> bool:
