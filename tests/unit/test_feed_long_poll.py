@@ -29,6 +29,8 @@ def test_the_wait_preference_is_read_as_rfc_7240_writes_it():
     assert requested_wait(['Wait = "7" ; foo=bar']) == 7
     assert requested_wait(["handling=lenient", "wait=3, wait=9"]) == 3
     assert requested_wait(["wait=soon"]) is None
+    assert requested_wait(["wait=soon, wait=5"]) is None  # the first one named counts, malformed or not
+    assert requested_wait(["waitlist=yes, wait=10"]) == 10  # another preference that begins with "wait"
     assert requested_wait(["return=minimal"]) is None
     assert requested_wait([]) is None
     assert applied_wait(3600) == 30 and applied_wait(20) == 20 and applied_wait(2.9) == 2

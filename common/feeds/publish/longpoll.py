@@ -18,8 +18,8 @@ def requested_wait(prefer_headers: list[str]) -> float | None:
             found = _WAIT.match(preference.split(";", 1)[0])
             if found:
                 return float(found.group(1))
-            if preference.split(";", 1)[0].strip().lower().startswith("wait"):
-                return None
+            if preference.split(";", 1)[0].split("=", 1)[0].strip().lower() == "wait":
+                return None  # the first wait is malformed: ignored, and a later one does not count
     return None
 
 
