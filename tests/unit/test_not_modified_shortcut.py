@@ -141,3 +141,20 @@ def test_the_answers_it_gives_are_counted_in_the_metrics_under_the_feed_route(ap
         assert client.get("/feed", headers={"If-None-Match": etag}).status_code == 304
 
     assert counted() == before + 3
+
+
+def test_when_the_head_cannot_be_read_the_app_answers_the_error_as_it_answers_any_other(tmp_path, monkeypatch):
+    app = make_app(tmp_path, TESTING=False)  # errors become the app's 500 page, as in production
+    client = app.test_client()
+    etag = client.get("/feed").headers["ETag"]
+    publisher = app.extensions[PROXY_KEY].app.publisher
+
+    def database_away():
+        raise ConnectionError("the database is away")
+
+    monkeypatch.setattr(publisher.head, "get", database_away)
+    app.viewed.clear()
+    response = client.get("/feed", headers={"If-None-Match": etag})
+    assert response.status_code == 500
+    assert app.viewed  # through Flask: its error page, security headers and metrics, not a bare server error
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -46,7 +46,10 @@ class NotModifiedShortcut:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        answer = self._not_modified(environ)
+        try:
+            answer = self._not_modified(environ)
+        except Exception:  # the head could not be read (the database is away): the app answers, as it answers errors
+            answer = None
         if answer is None:
             return self.app(environ, start_response)
         start_response("304 NOT MODIFIED", answer)
