@@ -280,3 +280,29 @@ def test_archive_pages_are_read_without_a_transaction_and_survive_the_server_dro
     finally:
         publisher.close()
         db.dispose()
+
+
+def test_an_archive_read_after_a_server_restart_finds_a_live_connection_though_every_pooled_one_is_dead(postgres):
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 2})
+    publisher, db = app.extensions["atomshop.publisher"], app.extensions["atomshop.db"]
+    try:
+        client = app.test_client()
+        for _ in range(3):
+            assert client.post("/api/orders", json=order_body()).status_code == 201
+        rendered = client.get("/feed/pages/1")
+        reader = publisher.archives.engine
+        held = [reader.raw_connection() for _ in range(3)]  # three idle in the pool once given back, as after a
+        pids = [connection.dbapi_connection.info.backend_pid for connection in held]  # few concurrent readers
+        for connection in held:
+            connection.close()
+        with db.engine.connect() as conn:  # a restart drops them all
+            for pid in pids:
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        publisher.cache.clear()
+
+        again = client.get("/feed/pages/1")
+
+        assert again.status_code == 200 and again.data == rendered.data
+    finally:
+        publisher.close()
+        db.dispose()

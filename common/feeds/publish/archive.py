@@ -124,6 +124,9 @@ class ArchiveStore:
             # Only a connection the server dropped is worth a second try; any other error is the answer.
             if self._own_reader and self.engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
                 connection.invalidate()  # the pool must not hand out the dead connection again
+                # Nor its idle companions: a restart or failover dropped them all, and the retry would take the
+                # next dead one (SQLAlchemy's own disconnect handling likewise renews the whole pool).
+                self.engine.dispose()
                 if not last_try:
                     raise _Dropped() from exc
             raise
