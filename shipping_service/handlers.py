@@ -48,6 +48,9 @@ def dispatch(session: Session, order_id: int) -> Shipment:
     # Read and locked first, then changed: a racing cancellation waits for this transaction. A check-and-change
     # UPDATE alone is not enough here: on PostgreSQL it misses a shipment whose INSERT commits just after it, and
     # the read that follows would then find that shipment pending and answer as if it had been dispatched.
+    # The feed's append lock before the shipment's row lock: the order the follower's transactions take them in
+    # (a page's earlier entries append, then a cancellation locks its shipment), else the two can deadlock.
+    PUBLISH.lock(session)
     try:
         shipment: Shipment = require(session, Shipment, order_id)
     except LookupError:

@@ -48,6 +48,10 @@ class Publish:
         """`append` for several documents of one event type, in order: one read of the newest row, one INSERT."""
         return self.log.append_many(session, [(event_type, self._checked(event_type, d)) for d in documents])
 
+    def lock(self, session: Session) -> None:
+        """Take the feed's append lock now, before the row locks of a change that will append (NotificationLog)."""
+        self.log.lock(session)
+
     def _checked(self, event_type: str, document: Any) -> Any:
         model = self.documents[event_type]
         # An instance of the published model was checked when it was made: validating it again adds nothing.

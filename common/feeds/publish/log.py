@@ -104,6 +104,16 @@ class NotificationLog:
                 self._latest = moment
             return self._latest
 
+    def lock(self, session: Session) -> None:
+        """Take the append lock in the caller's transaction now rather than at its first append (held to its end).
+
+        For a transaction that locks a row and then appends: a follower's transaction may append first and lock
+        that row after, so taking this lock first keeps one order and the two cannot deadlock. On SQLite write
+        transactions are serialized from their BEGIN IMMEDIATE already."""
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(self._lock)
+
     def append(self, session: Session, event_type: str, document: Any) -> NotificationMixin:
         """Add the next notification in the caller's transaction (the unit of work) and return it (not in the
         session: the row is in the database once that commits)."""
