@@ -28,7 +28,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _own_metrics_dir = tempfile.mkdtemp(prefix="atomshop-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 
-from common.service.cli import BACKGROUND_KEY, quiet_idle_logs, run_shutdown_hooks  # noqa: E402
+from common.service.cli import BACKGROUND_KEY, on_sigterm, quiet_idle_logs  # noqa: E402
 from common.service.logs import configure_logging, restyle  # noqa: E402
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -105,12 +105,7 @@ def _release_held_requests_on_stop(worker) -> None:
     graceful = signal.getsignal(signal.SIGTERM)  # gunicorn's own handler, installed before this hook runs
     if app is None or not callable(graceful):
         return
-
-    def _on_term(signum, frame):
-        run_shutdown_hooks(app)
-        graceful(signum, frame)
-
-    signal.signal(signal.SIGTERM, _on_term)
+    on_sigterm(app, then=graceful)
 
 
 def worker_exit(server, worker):

@@ -5,7 +5,8 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from types import FrameType
 
 from flask import Flask
@@ -25,6 +26,26 @@ def run_shutdown_hooks(app: Flask) -> None:
     """Run the app's shutdown hooks (each at most once matters: they must be idempotent)."""
     for hook in getattr(app, "extensions", {}).get(SHUTDOWN_KEY, []):
         hook()
+
+
+def on_sigterm(app: Flask, then: Callable[[int, FrameType | None], None],
+               also: Iterable[Callable[[], None]] = ()) -> None:
+    """On SIGTERM, start the app's shutdown hooks (and `also`) in a thread of their own, then call `then`."""
+    extra = list(also)
+
+    def shut_down() -> None:
+        run_shutdown_hooks(app)
+        for stop in extra:
+            stop()
+
+    def _on_term(signum: int, frame: FrameType | None) -> None:
+        # Not in the handler itself: Python runs it in the main thread between two bytecodes, maybe inside a lock
+        # a hook takes (a request in a sync worker, or this very handler when a second SIGTERM arrives, as gunicorn's
+        # arbiter sends one after the one sent to the whole group). Taken there, that lock is never released.
+        threading.Thread(target=shut_down, name="atomshop-shutdown", daemon=True).start()
+        then(signum, frame)
+
+    signal.signal(signal.SIGTERM, _on_term)
 
 
 class KeepAliveHandler(WSGIRequestHandler):
@@ -76,20 +97,20 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     for task in background:
         task.start()
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        run_shutdown_hooks(app)
-        # Passes in progress end between two transactions and their requests are cut short: the process is
-        # gone within seconds, not when a slow feed lets go.
-        for task in background:
-            getattr(task, "follower", None) and task.follower.stop()
+    def _interrupt(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _stop)
+    # Passes in progress end between two transactions and their requests are cut short: the process is gone
+    # within seconds, not when a slow feed lets go.
+    stop_passes = [task.follower.stop for task in background if getattr(task, "follower", None)]
+    on_sigterm(app, then=_interrupt, also=stop_passes)
     print(f"{prog} listening on http://{args.host}:{server.server_port}/", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM after it started the same in a thread
         run_shutdown_hooks(app)
+        for stop in stop_passes:
+            stop()
     finally:
         for task in background:
             task.stop()
