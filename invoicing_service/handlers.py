@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from common.contracts import INVOICE_CANCELLED, INVOICE_ISSUED, OrderCancelled
-from common.feeds.publish.log import utcnow
+from common.feeds.publish.clock import utcnow
 from common.service.choreography import OrderReactions, require, rfc3339
 from common.service.publishing import Publish
 from common.service.storage import AddressColumns, OrderRecords, transition

@@ -27,7 +27,7 @@ from common.contracts import (
     ShipmentDocument,
 )
 from common.feeds import FeedEntry
-from common.feeds.publish.log import utcnow
+from common.feeds.publish.clock import utcnow
 from common.service.storage import read_document, transition
 from order_service.models import OrderStatus as S
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from common.contracts import ORDER_CREATED, messages
 from common.contracts import OrderRequest as OrderBody
 from common.contracts.fields import NOT_ALLOWED, has_xml_illegal
-from common.feeds.publish.log import utcnow
+from common.feeds.publish.clock import utcnow
 from common.feeds.publish.publisher import FeedPublisher
 from common.service.db import Database
 from common.service.group_commit import GroupCommit

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from common.contracts import ORDER_CANCELLED
-from common.feeds.publish.log import utcnow
+from common.feeds.publish.clock import utcnow
 from common.service.choreography import rfc3339
 from common.service.security import http_link
 from order_service.feed import PUBLISH

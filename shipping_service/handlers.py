@@ -13,7 +13,7 @@ from common.contracts import (
     SHIPMENT_PREPARED,
     OrderCancelled,
 )
-from common.feeds.publish.log import utcnow
+from common.feeds.publish.clock import utcnow
 from common.service.choreography import OrderReactions, require, rfc3339
 from common.service.publishing import Publish
 from common.service.storage import AddressColumns, OrderRecords, transition

@@ -325,6 +325,25 @@ def test_a_clock_stepped_back_an_hour_never_moves_stamps_or_last_modified_backwa
     assert client.get("/feed", headers={"If-Modified-Since": settled}).status_code == 304
 
 
+def test_a_cancellation_stamped_after_a_clock_step_back_is_not_hidden_behind_a_date_the_feed_gave_out(
+        client, monkeypatch):
+    # The cancellation is appended by the order service's own log, not the publisher's: both read one steady clock.
+    from common.feeds.publish import clock as clock_module
+    from common.feeds.publish.clock import SteadyClock
+
+    clock = Clock(datetime(2026, 3, 1, 12, 0, 0, 100_000, tzinfo=UTC))
+    monkeypatch.setattr(clock_module, "_process_clock", SteadyClock(clock))
+    order_id = place(client)[0]
+    clock.moment += timedelta(seconds=5)
+    since = client.get("/feed").headers["Last-Modified"]
+    assert parse_http(since) > datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)  # a settled date, after the order
+    clock.moment -= timedelta(hours=1)  # NTP steps the wall clock back
+    assert client.post(f"/api/orders/{order_id}/cancel").status_code == 202
+    after = client.get("/feed", headers={"If-Modified-Since": since})
+    assert after.status_code == 200
+    assert [e["position"] for e in parse(after.data)[1]] == [2, 1]
+
+
 def parse_http(value: str) -> datetime:
     from werkzeug.http import parse_date
     return parse_date(value)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import DeclarativeBase
 
+from common.feeds.publish import clock as clock_module
+from common.feeds.publish.clock import SteadyClock
 from common.feeds.publish.log import NotificationLog, NotificationMixin
 from common.feeds.publish.publisher import PageCache
 from common.service.db import Database
@@ -174,3 +176,23 @@ def test_the_page_cache_keeps_only_the_most_recently_used_pages():
     cache.put(("c",), b"C")
     assert cache.get(("b",)) is None
     assert cache.get(("a",)) == b"A" and cache.get(("c",)) == b"C"
+
+
+def test_logs_on_the_system_clock_share_one_floor_so_a_time_one_gave_out_bounds_the_stamps_of_another(
+        db, monkeypatch):
+    # A service stamps its entries through its own log (Publish.log) and its publisher dates pages through another.
+    moment = [datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)]
+    monkeypatch.setattr(clock_module, "_process_clock", SteadyClock(lambda: moment[0]))
+    publisher_side, appender = NotificationLog(Note), NotificationLog(Note)
+    given_out = publisher_side.now()  # e.g. a page's Last-Modified
+    moment[0] -= timedelta(hours=1)  # the clock steps back
+    with db.write() as session:
+        stamped = appender.append(session, "Thing", {}).created
+    assert stamped >= given_out
+    assert publisher_side.now() >= stamped
+
+
+def test_a_log_on_a_clock_of_its_own_keeps_its_own_floor(db):
+    ahead = NotificationLog(Note, clock=lambda: datetime(2030, 1, 1, tzinfo=UTC))
+    assert ahead.now() == datetime(2030, 1, 1, tzinfo=UTC)
+    assert NotificationLog(Note).now() < datetime(2030, 1, 1, tzinfo=UTC)  # the process's clock did not see it

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, String, Table, Text, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
+from common.feeds.publish.clock import SteadyClock, process_clock, utcnow
 from common.feeds.tables import TableMixin, UTCDateTime
 
 # Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
@@ -18,11 +18,6 @@ from common.feeds.tables import TableMixin, UTCDateTime
 APPEND_LOCK_KEY = 0x61746F6D66656564
 # The smallest step between two stamps: the resolution both SQLite and PostgreSQL keep.
 TICK = timedelta(microseconds=1)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class NotificationMixin(TableMixin):
@@ -89,20 +84,17 @@ class NotificationLog:
     @clock.setter
     def clock(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        self._latest: datetime | None = None  # the latest time read or stamped in this process
-        self._latest_lock = threading.Lock()
+        # The system clock's floor is the process's, shared with every other log on it; another clock (a test's)
+        # keeps its own.
+        self._steady = None if clock is utcnow else SteadyClock(clock)
 
     def now(self) -> datetime:
-        """The wall clock, never earlier than a time this log has read or stamped before.
+        """The wall clock, never earlier than a time this process has read or stamped before.
 
         A clock stepped back stands still here until it catches up, so a Last-Modified given out before the step
         is never ahead of the stamps that follow it (If-Modified-Since cannot hide them).
         """
-        moment = self._clock()
-        with self._latest_lock:
-            if self._latest is None or moment > self._latest:
-                self._latest = moment
-            return self._latest
+        return (self._steady or process_clock()).now()
 
     def lock(self, session: Session) -> None:
         """Take the append lock in the caller's transaction now rather than at its first append (held to its end).
@@ -161,9 +153,7 @@ class NotificationLog:
 
     def _stamped(self, created: datetime) -> None:
         """What was stamped counts as read: now() never goes back behind it."""
-        with self._latest_lock:
-            if self._latest is None or created > self._latest:
-                self._latest = created
+        (self._steady or process_clock()).saw(created)
 
     def last(self, session: Session) -> tuple[int, datetime] | None:
         """(position, created) of the newest notification, by the primary key index; None when empty."""

@@ -15,8 +15,9 @@ from common.feeds.publish.append_signal import AppendSignal
 from common.feeds.publish.archive import ArchivePageMixin, ArchiveStore
 from common.feeds.publish.atom import FORMAT_VERSION, FeedSpec
 from common.feeds.publish.cache import PageCache, PageKey
+from common.feeds.publish.clock import utcnow
 from common.feeds.publish.head import FeedHead, Head
-from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin, utcnow
+from common.feeds.publish.log import FeedOriginMixin, NotificationLog, NotificationMixin
 from common.feeds.publish.longpoll import MAX_WAIT_SECONDS, applied_wait, requested_wait
 from common.feeds.publish.notify import AppendListener
 from common.feeds.publish.page_templates import PageTemplates, TemplateCache
