@@ -100,6 +100,30 @@ def test_a_duplicated_entry_on_a_page_is_handled_once(rsps, tmp_path):
     assert handler.positions == [1, 2, 3]
 
 
+def test_two_different_entries_at_one_position_are_a_broken_feed_and_neither_is_handled(rsps, tmp_path):
+    from common.feeds.follow.errors import FeedError
+
+    feed = FakeFeed(rsps, size=10, count=0)
+    feed.overrides[FEED_URL] = page_xml(FEED_URL, [entry_xml(1), entry_xml(2), entry_xml(2, order_id=99),
+                                                   entry_xml(3)])
+    db, handler = make_db(tmp_path), Recorder()
+    with pytest.raises(FeedError, match="two different entries at position 2"):
+        make_follower(db, handler).poll()
+    assert handler.positions == [] and effects(db) == []
+
+
+def test_an_entry_failing_again_after_the_position_was_reset_behind_its_dead_letter_is_dead_lettered_again(
+        rsps, tmp_path):
+    FakeFeed(rsps, size=5, count=3)
+    db = make_db(tmp_path)
+    follower = make_follower(db, Recorder(fail_on={2}), max_attempts=1)
+    assert follower.poll() == 2  # 1 and 3 handled, 2 a dead letter
+    follower.reset_position(0)  # the operator's way out of a halt: read again from the start
+    assert follower.poll() == 2  # 2 fails again: its letter is replaced, and the follower goes on
+    assert [d["position"] for d in follower.dead_letters()] == [2]
+    assert follower.load().position == 3
+
+
 def test_when_another_instance_advances_first_the_follower_rereads_and_duplicates_nothing(rsps, tmp_path):
     feed = FakeFeed(rsps, size=3, count=7)
     db = make_db(tmp_path)

@@ -22,7 +22,10 @@ class DeadLetters:
         self.client = client
 
     def add(self, session: Session, entry: FeedEntry, reason: str, attempts: int) -> None:
-        """Store the entry in the caller's transaction (the one that moves the position past it)."""
+        """Store the entry in the caller's transaction (the one that moves the position past it), in place of a
+        letter kept for its position before (the entry failed again after the position was reset behind it)."""
+        D = self.model
+        session.execute(delete(D).where(D.consumer == self.consumer, D.position == entry.position))
         session.execute(insert(self.model).values(
             consumer=self.consumer, position=entry.position, entry_id=entry.id, event_type=entry.event_type,
             link=entry.link, updated=entry.updated, content=entry.content, reason=reason, attempts=attempts,

@@ -135,11 +135,12 @@ def _entries(url: str, parsed: FeedParserDict, prefix: str | None) -> tuple[Feed
         if not text.strip().isdigit() or int(text) < 1:
             raise FeedError(f"{url}: entry {raw.get('id')!r} has no valid atomshop:position ({text[:40]!r})")
         position = int(text)
-        if position in by_position:  # a duplicated entry is handled once
-            continue
         tags = raw.get("tags") or ()
         content = raw.get("content") or ()
         link = next((lk.get("href") for lk in raw.get("links", ()) if lk.get("rel") == "alternate"), None)
-        by_position[position] = FeedEntry(position, raw.get("id", ""), (tags[0].get("term") or "") if tags else "",
-                                          content[0].get("value", "") if content else "", link, raw.get("updated"))
+        entry = FeedEntry(position, raw.get("id", ""), (tags[0].get("term") or "") if tags else "",
+                          content[0].get("value", "") if content else "", link, raw.get("updated"))
+        first = by_position.setdefault(position, entry)
+        if first != entry:  # a copy of an entry is handled once; another entry at its position is a broken feed
+            raise FeedError(f"{url}: two different entries at position {position} ({first.id!r} and {entry.id!r})")
     return tuple(by_position[p] for p in sorted(by_position))
