@@ -283,3 +283,25 @@ def test_a_database_error_in_the_batch_handler_ends_the_pass_without_hunting_for
     assert handler.positions == []
     assert follower.load().position == 0 and follower.load().retry_position is None
     assert follower.dead_letters() == [] and effects(db) == []
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_an_entry_whose_alternate_link_leads_off_the_feeds_origin_is_dead_lettered_never_handled(
+        rsps, tmp_path, batched):
+    # A handler may keep the link (an invoice's order_url) and publish it again: the origin rule holds for it too.
+    feed = FakeFeed(rsps, size=5, count=3)
+    feed.entry_overrides[2] = entry_xml(2).replace(f"{BASE}/api/orders/2", "http://elsewhere.test/api/orders/2")
+    db, handler = make_db(tmp_path), Recorder()
+    batches: list[list[int]] = []
+
+    def batch(session, entries):
+        batches.append([e.position for e in entries])
+        for entry in entries:
+            handler(session, entry)
+
+    follower = make_follower(db, handler, max_attempts=1, batch_handler=batch if batched else None)
+    assert follower.poll() == 2
+    assert effects(db) == [1, 3]
+    [letter] = follower.dead_letters()
+    assert letter["position"] == 2 and "alternate link" in letter["reason"] and "elsewhere.test" in letter["reason"]
+    assert [1, 2, 3] not in batches

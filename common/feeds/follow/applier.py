@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from common.feeds.follow.client import FeedEntry, FeedError, Page
 from common.feeds.follow.dead_letters import DeadLetters
 from common.feeds.follow.errors import FollowerHalted
+from common.feeds.follow.origin import Origin
 from common.feeds.follow.tracking import Tracked, TrackingStore
 from common.feeds.uow import UnitOfWork
 
@@ -38,8 +39,10 @@ class Applier:
     """Applies a follower's handler to pages of entries, each page's effects and advance in one transaction."""
 
     def __init__(self, name: str, db: UnitOfWork, tracking: TrackingStore, dead: DeadLetters, handler: Handler,
-                 batch_handler: BatchHandler | None, event_types: frozenset[str] | None, max_attempts: int):
+                 batch_handler: BatchHandler | None, event_types: frozenset[str] | None, max_attempts: int,
+                 origin: Origin | None = None):
         self.name = name
+        self.origin = origin  # an entry whose alternate link leads elsewhere fails (a handler may store the link)
         self.db = db
         self.tracking = tracking
         self.dead = dead
@@ -130,6 +133,10 @@ class Applier:
         state.__dict__.update(new.__dict__)
         return counts["handled"], complete
 
+    def _check_link(self, entry: FeedEntry) -> None:
+        if entry.link is not None and self.origin is not None:
+            self.origin.check(entry.link, "alternate link")
+
     def _subscribed(self, entry: FeedEntry) -> bool:
         return self.event_types is None or entry.event_type in self.event_types
 
@@ -144,6 +151,8 @@ class Applier:
         and the page is done again entry by entry, to find the culprit, count its attempts, dead-letter it."""
         wanted = [entry for entry in todo if self._subscribed(entry)]
         try:
+            for entry in wanted:
+                self._check_link(entry)
             batch_handler(session, wanted)
         except OperationalError:
             raise
@@ -160,6 +169,7 @@ class Applier:
         if not self._subscribed(entry):
             return "skipped"  # an event type this consumer does not subscribe to, on purpose
         try:
+            self._check_link(entry)
             with session.begin_nested():
                 self.handler(session, entry)
         except OperationalError:

@@ -92,7 +92,8 @@ class FeedFollower:
         self._poll_times = PollTimes(self.tracking, consumer_name)
         self.dead = DeadLetters(db, models.DeadLetter, consumer_name, self.client)
         self.applier = Applier(consumer_name, db, self.tracking, self.dead, handler, batch_handler,
-                               frozenset(event_types) if event_types is not None else None, max_attempts)
+                               frozenset(event_types) if event_types is not None else None, max_attempts,
+                               self.origin)
 
     @property
     def handler(self) -> Handler:
