@@ -1,6 +1,7 @@
 """Configuration from the environment, shared by every service (see CONTRACT.md)."""
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -32,6 +33,8 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not value >= minimum:  # also rejects NaN
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    if math.isinf(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     return value
 
 

@@ -16,8 +16,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from common.feeds import BatchHandler, FeedClient, FeedError, Handler, Poller, TrackingModels, UnitOfWork
 from common.feeds.follow.errors import FollowerHalted, PassRunning
+from common.feeds.follow.origin import origin_of
 from common.service.cli import BACKGROUND_KEY
-from common.service.config import env_float
+from common.service.config import ConfigError, env_float
 from common.service.consumer import FOLLOWER_KEY, FOLLOWERS_KEY, ServiceFollower, bp, followers, json_error
 from common.service.dead_letter_routes import retry_api
 from common.service.follower_status import consumer_status, follower_status, halted_reason, problem
@@ -47,6 +48,9 @@ def follow_config(follows: tuple[Follow, ...]) -> dict[str, Any]:
     """Each feed's URL (its variable, else its default), POLL_INTERVAL (seconds, 0 = no background reads) and
     LONG_POLL_WAIT (seconds a long poll asks the feed to hold it, 0 = scheduled polls only)."""
     config = {f.url_variable: os.environ.get(f.url_variable) or f.default_url for f in follows}
+    for variable, url in config.items():
+        if origin_of(url) is None:
+            raise ConfigError(f"{variable} must be an http or https URL, got {url!r}")
     return {**config, "POLL_INTERVAL": env_float("POLL_INTERVAL", 5.0),
             "LONG_POLL_WAIT": env_float("LONG_POLL_WAIT", 20.0)}
 

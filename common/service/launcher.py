@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     ports = {package: getattr(args, package) for package, _ in SERVICES}
     env = dict(os.environ)
     env["ATOMSHOP_DATA_DIR"] = str(data_dir())
+    # One URL for three services would put their tables in one database, where their names clash (notifications,
+    # feed_origin, the migrations' version table): each keeps the SQLite file of its own instead.
+    if env.pop("DATABASE_URL", None):
+        print("atomshop: DATABASE_URL is set but not used: `atomshop up` gives each service its own SQLite "
+              f"database in {env['ATOMSHOP_DATA_DIR']} (start services one by one to give each its own URL)",
+              file=sys.stderr, flush=True)
     # Each follower is told where the feeds it follows are: invoicing and shipping the order feed, the order
     # service the invoicing and shipping feeds.
     for variable, package in (("ORDER_FEED_URL", "order_service"), ("INVOICING_FEED_URL", "invoicing_service"),

@@ -71,6 +71,7 @@ ENTRIES_PER_PASS = Histogram("atomshop_follower_entries_per_pass", "Entries hand
 bp = Blueprint("metrics", __name__)
 # (route, method, status, held) → the labelled counter and histogram
 _children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def init_app(app: Flask) -> None:
@@ -170,6 +171,8 @@ def _count(response: Response) -> Response:
 
 def count(route: str, method: str, status: int, held: bool, seconds: float | None) -> None:
     """Count one answered request (and its duration, when known) under its route template."""
+    # Any client may send any method name: the made-up ones share a label instead of making new series.
+    method = method if method in HTTP_METHODS else "other"
     key = (route, method, status, "true" if held else "false")
     children = _children.get(key)
     if children is None:  # labels() validates and locks: once per combination, not once per request

@@ -37,7 +37,7 @@ def security_config() -> dict[str, Any]:
     """FEED_TOKEN and ADMIN_PASSWORD from the environment (None when unset: that part stays open), and a session
     cookie that scripts cannot read and browsers do not send with another site's POST."""
     token = os.environ.get("FEED_TOKEN") or None
-    if token is not None and not _TOKEN.match(token):
+    if token is not None and not _TOKEN.fullmatch(token):  # also refuses a final newline, which `$` lets through
         raise ConfigError("FEED_TOKEN must be letters, digits and . _ ~ + / - (e.g. `openssl rand -hex 32`)")
     return {"FEED_TOKEN": token, "ADMIN_PASSWORD": os.environ.get("ADMIN_PASSWORD") or None,
             "SESSION_COOKIE_SAMESITE": "Lax", "SESSION_COOKIE_HTTPONLY": True}

@@ -99,7 +99,8 @@ class Page:
 def requested_page() -> int:
     """The ?page= number of this request (1 when absent); anything but a positive integer is a 400."""
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+    # isdigit() alone also takes "²" and other digits int() refuses; the length is checked before int() reads it.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
         abort(400, description=f"page must be a positive integer, got {raw!r}")
     return int(raw)
 
