@@ -82,19 +82,21 @@ class FeedClient:
         for deadline in list(self._deadlines):
             deadline.expire()
 
-    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0) -> Page | None:
-        """GET and parse a page; None when `etag` still matches (304). See `download` for `wait`, `parse_page` for
-        `handled`."""
-        got = self.download(url, etag, wait)
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0,
+              cuttable: bool = True) -> Page | None:
+        """GET and parse a page; None when `etag` still matches (304). See `download` for `wait` and `cuttable`,
+        `parse_page` for `handled`."""
+        got = self.download(url, etag, wait, cuttable)
         return None if got is None else parse_page(got[2], got[0], got[1], handled=handled)
 
     def download(self, url: str, etag: str | None = None,
-                 wait: float = 0) -> Download | None:
+                 wait: float = 0, cuttable: bool = True) -> Download | None:
         """GET a page: (bytes, ETag, final URL after redirects), checked for status, size and time; None on 304.
 
         With `wait` and `etag`, a long poll: `Prefer: wait=N` (RFC 7240) asks the feed to hold the request until
         the page no longer matches `etag` (timeouts and deadline grow by N); `wait_applied` then says whether the
-        feed did (Preference-Applied).
+        feed did (Preference-Applied). `cuttable=False`: `cut_long_polls` leaves it be, for a long poll whose 304
+        is an answer the caller relies on, not merely "nothing new yet".
         """
         # no-cache: any cache on the way must revalidate with the publisher.
         headers = {"Cache-Control": "no-cache"}
@@ -102,7 +104,7 @@ class FeedClient:
             headers["If-None-Match"] = etag
             if wait > 0:
                 headers["Prefer"] = f"wait={int(wait)}"
-                return self._get(url, headers, self._long_poll, int(wait))
+                return self._get(url, headers, self._long_poll, int(wait), cuttable)
         return self._get(url, headers, self._page)
 
     def _long_poll(self, url: str, resp: requests.Response, started: float) -> Download | None:
@@ -124,7 +126,7 @@ class FeedClient:
             return None
 
     def _get(self, url: str, headers: dict[str, str], take: Callable[[str, requests.Response, float], T],
-             wait: int = 0) -> T | None:
+             wait: int = 0, cuttable: bool = True) -> T | None:
         """GET `url` following redirects on the origin, within one deadline (plus a long poll's `wait`);
         `take(url, response, started)` reads it. None: a held long poll cut short (`cut_long_polls`)."""
         if self.closed:
@@ -134,7 +136,7 @@ class FeedClient:
         timeout = (self.timeout[0], self.timeout[1] + wait)
         with Deadline(self.deadline + wait, self._deadlines) as deadline:
             started = time.monotonic() + wait  # the body's own deadline runs from the end of the wait
-            if wait:
+            if wait and cuttable:
                 self._long_polls.add(deadline)
             try:
                 for _hop in range(MAX_REDIRECTS + 1):

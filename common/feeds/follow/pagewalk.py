@@ -43,12 +43,13 @@ class PassWalker:
         self._behind: deque[Parsing] = deque()  # walking back: the pages fetched ahead, in walking order
         self.back_pages = 0
 
-    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0) -> Page | None:
+    def fetch(self, url: str, etag: str | None = None, wait: float = 0, handled: int = 0,
+              cuttable: bool = True) -> Page | None:
         """The page at `url`, or None for 304 Not Modified to `etag` (held up to `wait` s by a long-polling feed);
         entries before position `handled` are not parsed when the page holds it (see parse_page)."""
         self._check_link(url)
         self.requests += 1
-        page = self.client.fetch(url, etag, wait, handled)
+        page = self.client.fetch(url, etag, wait, handled, cuttable)
         if page is not None:
             self.seen.add(page.url)
             self.saw(page)

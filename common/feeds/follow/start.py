@@ -69,6 +69,8 @@ def ask_origin(walk: PassWalker, page: Page, handled: int) -> Page | None:
     walk.seen.discard(page.url)
     mode = walk.client.wait_applied  # this one long poll says nothing of the poller's mode
     try:
-        return walk.fetch(page.url, page.etag, 1, handled)
+        # Not cuttable: a POST /poll cutting held long polls would turn it into a 304, "the page is the
+        # publisher's", and a history check that fails on a stale copy would halt the follower for good.
+        return walk.fetch(page.url, page.etag, 1, handled, cuttable=False)
     finally:
         walk.client.wait_applied = mode
