@@ -75,7 +75,25 @@ class OrderForm(FlaskForm):
         return [self[f"billing_{part}"] for part in ("street", "zip", "city")]
 
 
-_LINE_FIELD = re.compile(r"lines-(\d+)-(.+)")
+_LINE_FIELD = re.compile(r"lines-([0-9]{1,4})-(.+)")
+_LINE_NUMBER = re.compile(r"[0-9]{1,4}")
+
+
+def is_line_number(text: str) -> bool:
+    """Whether `text` names a line of the form: 0 to 9999, in ASCII digits."""
+    return _LINE_NUMBER.fullmatch(text) is not None
+
+
+def odd_line_fields(formdata: MultiDict) -> list[str]:
+    """Posted names that WTForms would read as a line number int() refuses or that runs to thousands of digits
+    ("lines-²-item_id"): our form never sends them, and the FieldList would fail on them with a 500."""
+    odd = []
+    for key in formdata:
+        if key.startswith("lines-"):
+            number = key[len("lines-"):].split("-", 1)[0]
+            if number.isdigit() and not is_line_number(number):
+                odd.append(key[:40])
+    return odd
 
 
 def without_line(formdata: MultiDict, index: int) -> MultiDict:

@@ -13,7 +13,7 @@ from common.feeds.publish.publisher import PUBLISHER_KEY
 from common.service import web
 from common.service.config import ConfigError, env_float
 from common.service.db import get_db
-from order_service.forms import OrderForm, without_line
+from order_service.forms import OrderForm, is_line_number, odd_line_fields, without_line
 from order_service.models import Customer, Item, Order
 from order_service.orders import ADDRESS_PARTS, InvalidOrder, OrderRequest, log_placed, place_order
 from order_service.status import AlreadyDispatched, cancel, cancellation_state, status_of, timeline
@@ -37,8 +37,13 @@ def new_order():
 
 @bp.post("/orders")
 def create_order():
+    odd = odd_line_fields(request.form)
+    if odd:
+        abort(400, description=f"not fields of this form: {', '.join(odd)} (a line is lines-<0-9999>-<field>)")
     remove = request.form.get("remove_line", "")
-    if remove.isdigit():
+    if remove and not is_line_number(remove):
+        abort(400, description=f"remove_line must be a line number (0-9999), got {remove[:40]!r}")
+    if remove:
         # "Remove line" without JavaScript: the form again without that line, nothing stored.
         return _render_form(OrderForm(formdata=without_line(request.form, int(remove))))
     form = OrderForm()

@@ -173,3 +173,18 @@ def test_a_form_post_without_a_valid_csrf_token_shows_the_form_again_with_what_w
     # The fresh token in that page works: submitting again places the order.
     again = client.post("/orders", data={**FORM, "same_as_shipping": "y", "csrf_token": fresh})
     assert again.status_code == 303 and orders_stored(app) == 1
+
+
+@pytest.mark.parametrize("fields, complaint", [
+    ({"lines-\u00b2-item_id": "1", "lines-\u00b2-quantity": "2"}, "not fields of this form"),
+    ({f"lines-{'9' * 5000}-item_id": "1", f"lines-{'9' * 5000}-quantity": "2"}, "not fields of this form"),
+    ({"remove_line": "\u00b2"}, "remove_line must be a line number"),
+    ({"remove_line": "9" * 5000}, "remove_line must be a line number"),
+])
+def test_line_numbers_of_other_digits_or_thousands_of_them_are_a_400_saying_so_and_store_nothing(
+        app, client, fields, complaint):
+    # WTForms reads a line number with isdigit() then int(): "²" passes the one and breaks the other (a 500).
+    response = client.post("/orders", data={**FORM, **fields})
+    assert response.status_code == 400
+    assert complaint in response.get_data(as_text=True)
+    assert orders_stored(app) == 0
