@@ -75,8 +75,8 @@ class OrderForm(FlaskForm):
         return [self[f"billing_{part}"] for part in ("street", "zip", "city")]
 
 
-_LINE_FIELD = re.compile(r"lines-([0-9]{1,4})-(.+)")
 _LINE_NUMBER = re.compile(r"[0-9]{1,4}")
+_LINE_FIELD = re.compile(rf"lines-({_LINE_NUMBER.pattern})-(.+)")
 
 
 def is_line_number(text: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
@@ -251,14 +252,31 @@ def test_postgresql_appends_many_at_once_under_the_lock_gap_free_among_single_ap
         db.dispose()
 
 
-def test_archive_pages_are_read_without_a_transaction_and_survive_the_server_dropping_the_connection(postgres):
+@contextmanager
+def archive_served(postgres, orders: int):
+    """An order service on PostgreSQL (pages of 2) with `orders` placed: (client, publisher, db, archive page 1
+    as first rendered and stored)."""
     app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 2})
     publisher, db = app.extensions["atomshop.publisher"], app.extensions["atomshop.db"]
     try:
         client = app.test_client()
-        for _ in range(5):
+        for _ in range(orders):
             assert client.post("/api/orders", json=order_body()).status_code == 201
-        rendered = client.get("/feed/pages/1")  # rendered once and stored
+        yield client, publisher, db, client.get("/feed/pages/1")
+    finally:
+        publisher.close()
+        db.dispose()
+
+
+def terminate(db: Database, pids: list[int]) -> None:
+    """End the server's side of these connections, as a restart or a failover does."""
+    with db.engine.connect() as conn:
+        for pid in pids:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+
+def test_archive_pages_are_read_without_a_transaction_and_survive_the_server_dropping_the_connection(postgres):
+    with archive_served(postgres, orders=5) as (client, publisher, db, rendered):
         publisher.cache.clear()
         assert client.get("/feed/pages/1").data == rendered.data  # now from the table, on the archive reader
 
@@ -270,39 +288,24 @@ def test_archive_pages_are_read_without_a_transaction_and_survive_the_server_dro
         assert autocommit, "one round trip per read: no BEGIN, no ROLLBACK"
         # The server drops the reader's pooled connection (a restart, a failover): it pings no more, so the read
         # itself meets the dead connection and must try once more on a new one.
-        with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        terminate(db, [pid])
         publisher.cache.clear()
 
         again = client.get("/feed/pages/1")
 
         assert again.status_code == 200 and again.data == rendered.data
-    finally:
-        publisher.close()
-        db.dispose()
 
 
 def test_an_archive_read_after_a_server_restart_finds_a_live_connection_though_every_pooled_one_is_dead(postgres):
-    app = create_app({"TESTING": True, "DATABASE_URL": postgres.create_database(), "FEED_PAGE_SIZE": 2})
-    publisher, db = app.extensions["atomshop.publisher"], app.extensions["atomshop.db"]
-    try:
-        client = app.test_client()
-        for _ in range(3):
-            assert client.post("/api/orders", json=order_body()).status_code == 201
-        rendered = client.get("/feed/pages/1")
+    with archive_served(postgres, orders=3) as (client, publisher, db, rendered):
         reader = publisher.archives.engine
         held = [reader.raw_connection() for _ in range(3)]  # three idle in the pool once given back, as after a
         pids = [connection.dbapi_connection.info.backend_pid for connection in held]  # few concurrent readers
         for connection in held:
             connection.close()
-        with db.engine.connect() as conn:  # a restart drops them all
-            for pid in pids:
-                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        terminate(db, pids)  # a restart drops them all
         publisher.cache.clear()
 
         again = client.get("/feed/pages/1")
 
         assert again.status_code == 200 and again.data == rendered.data
-    finally:
-        publisher.close()
-        db.dispose()

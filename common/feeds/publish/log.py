@@ -132,9 +132,7 @@ class NotificationLog:
             return [self.append(session, *notifications[0])]  # one round trip fewer under the lock
         stored = [(event_type, document if isinstance(document, str) else dumps(document))
                   for event_type, document in notifications]  # need no position: before the lock
-        if conn.dialect.name == "postgresql":
-            conn.execute(self._lock)
-        # SQLite: the unit of work began with BEGIN IMMEDIATE, so this transaction already is the only writer.
+        self.lock(session)
         previous = conn.execute(self._last).first()
         position, created = (previous[0], previous[1]) if previous else (0, None)
         rows: list[dict[str, Any]] = []
