@@ -27,6 +27,8 @@ BROWSER_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same
 # RFC 6750's b64token: also what the nginx front door can compare literally (no quote, no `$`, no space).
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 _FEED_TOKEN_VIEW = "_atomshop_accepts_feed_token"
+# No browser or curl prompt sends them in a password: set in ADMIN_PASSWORD, the pages could never be opened.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A link's scheme as a browser reads it: tabs and newlines anywhere are dropped, so they may hide "javascript:".
 _HTTP_LINK = re.compile(r"^https?://[^\s\x00-\x1f\x7f\\]+$", re.IGNORECASE)
 
@@ -39,7 +41,10 @@ def security_config() -> dict[str, Any]:
     token = os.environ.get("FEED_TOKEN") or None
     if token is not None and not _TOKEN.fullmatch(token):  # also refuses a final newline, which `$` lets through
         raise ConfigError("FEED_TOKEN must be letters, digits and . _ ~ + / - (e.g. `openssl rand -hex 32`)")
-    return {"FEED_TOKEN": token, "ADMIN_PASSWORD": os.environ.get("ADMIN_PASSWORD") or None,
+    password = os.environ.get("ADMIN_PASSWORD") or None
+    if password is not None and _CONTROL.search(password):  # a final newline, as read from a secret file
+        raise ConfigError("ADMIN_PASSWORD must not contain control characters (is there a final newline?)")
+    return {"FEED_TOKEN": token, "ADMIN_PASSWORD": password,
             "SESSION_COOKIE_SAMESITE": "Lax", "SESSION_COOKIE_HTTPONLY": True}
 
 

@@ -51,6 +51,21 @@ def test_a_feed_token_ending_in_a_newline_is_a_configuration_error(monkeypatch, 
         create_order({"TESTING": True, "POLL_INTERVAL": 0, "DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"})
 
 
+@pytest.mark.parametrize("password", ["s3cret\n", "s3cret\r\n", "s3\tcret"])
+def test_an_admin_password_with_a_control_character_is_a_configuration_error(monkeypatch, tmp_path, password):
+    # As read from a secret file; accepted, no browser's or curl's Basic credentials could ever match it.
+    monkeypatch.setenv("ADMIN_PASSWORD", password)
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD"):
+        create_order({"TESTING": True, "POLL_INTERVAL": 0, "DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"})
+
+
+def test_an_admin_password_with_spaces_and_symbols_is_taken_as_it_is(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADMIN_PASSWORD", " pass word: ünï $\"' ")
+    app = create_order({"TESTING": True, "POLL_INTERVAL": 0, "DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"})
+    assert app.test_client().get("/").status_code == 401
+    assert app.test_client().get("/", auth=("admin", " pass word: ünï $\"' ")).status_code == 200
+
+
 @pytest.mark.parametrize("variable", ["POLL_INTERVAL", "LONG_POLL_WAIT"])
 @pytest.mark.parametrize("value", ["inf", "-inf", "1e999"])
 def test_an_infinite_interval_is_a_configuration_error(monkeypatch, tmp_path, variable, value):
