@@ -148,6 +148,9 @@ class FeedFollower:
         self._stopping.set()
         self.client.close()
         self.parser.close()
+        # Its thread would otherwise live until the interpreter exits: an app built and stopped (tests, an embedder
+        # restarting followers) would leave one behind each time. A pass in progress submitting after this stops.
+        self._ahead.shutdown(wait=False, cancel_futures=True)
 
     def _check_stop(self) -> None:
         if self._stopping.is_set():

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from common.feeds.follow.client import FeedClient, FeedError, Page
-from common.feeds.follow.errors import PageGone
+from common.feeds.follow.errors import PageGone, Stopped
 from common.feeds.follow.parsing import PageParser, Parsing
 from common.feeds.follow.prescan import prescan
 
@@ -88,7 +88,11 @@ class PassWalker:
         The future gives (pages, the FeedError that stopped it early or None): pages before a broken one still
         get handled.
         """
-        return self.executor.submit(self._read_group, url, min(self.group_pages, limit or self.group_pages), after)
+        try:
+            return self.executor.submit(self._read_group, url, min(self.group_pages, limit or self.group_pages),
+                                        after)
+        except RuntimeError as exc:  # the follower's stop() shut the executor down
+            raise Stopped() from exc
 
     def _read_group(self, url: str | None, limit: int, after: int | None) -> tuple[list[Page], FeedError | None]:
         pages: list[Page] = []
