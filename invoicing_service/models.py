@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts import InvoiceDocument
 from common.contracts.money import format_money
 from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
-from common.feeds.tables import UTCDateTime
+from common.feeds.tables import Int64, UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, ItemLineColumns, Money
 
@@ -23,12 +23,12 @@ class Invoice(CustomerColumns, AddressColumns, DigestColumn, Base):
     """One per order (order_id is the key, so never two); the address is the billing address."""
 
     __tablename__ = "invoices"
-    order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=False)
     # The invoice's own number, e.g. INV-2026-000003 (the order's year and id); NULL on invoices issued before it.
     number: Mapped[str | None] = mapped_column(String(32))
     total: Mapped[Decimal] = mapped_column(Money)
     order_url: Mapped[str | None] = mapped_column(Text)
-    position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
+    position: Mapped[int] = mapped_column(Int64)  # the feed position it came from
     state: Mapped[str] = mapped_column(String(20), server_default="issued")  # issued | cancelled
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lines: Mapped[list[InvoiceLine]] = relationship(order_by="InvoiceLine.line_no", cascade="all, delete-orphan",
@@ -59,7 +59,7 @@ def invoice_number(created: str, order_id: int) -> str:
 
 class InvoiceLine(ItemLineColumns, Base):
     __tablename__ = "invoice_lines"
-    order_id: Mapped[int] = mapped_column(ForeignKey("invoices.order_id"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(Int64, ForeignKey("invoices.order_id"), primary_key=True)
     price: Mapped[Decimal] = mapped_column(Money)
     amount: Mapped[Decimal] = mapped_column(Money)
 

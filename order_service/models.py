@@ -11,7 +11,7 @@ from common.contracts.orders import ADDRESS_MAX
 from common.feeds import tracking_models
 from common.feeds.publish.archive import ArchivePageMixin
 from common.feeds.publish.log import FeedOriginMixin, NotificationMixin
-from common.feeds.tables import UTCDateTime
+from common.feeds.tables import Int64, UTCDateTime
 from common.service.db import service_metadata
 
 
@@ -22,7 +22,7 @@ class Base(DeclarativeBase):
 class Customer(Base):
     __tablename__ = "customers"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -31,7 +31,7 @@ class Customer(Base):
 class Item(Base):
     __tablename__ = "items"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
 
@@ -39,9 +39,9 @@ class Item(Base):
 class Order(Base):
     __tablename__ = "orders"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime())
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[int] = mapped_column(Int64, ForeignKey("customers.id"))
     shipping_street: Mapped[str] = mapped_column(String(ADDRESS_MAX))
     shipping_zip: Mapped[str] = mapped_column(String(ADDRESS_MAX))
     shipping_city: Mapped[str] = mapped_column(String(ADDRESS_MAX))
@@ -65,9 +65,9 @@ class Order(Base):
 class OrderLine(Base):
     __tablename__ = "order_lines"
 
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(Int64, ForeignKey("orders.id"), primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    item_id: Mapped[int] = mapped_column(Int64, ForeignKey("items.id"))
     quantity: Mapped[int] = mapped_column(Integer)
     price: Mapped[Decimal] = mapped_column(Numeric(10, 2))  # the item's price when the order was placed
 
@@ -92,7 +92,7 @@ class OrderStatus(Base):
 
     __tablename__ = "order_status"
 
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(Int64, ForeignKey("orders.id"), primary_key=True, autoincrement=False)
     cancel_requested: Mapped[datetime | None] = mapped_column(UTCDateTime())
     invoice_state: Mapped[str | None] = mapped_column(String(20))  # issued | cancelled
     invoice_url: Mapped[str | None] = mapped_column(Text)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.contracts import ShipmentDocument
 from common.feeds import ArchivePageMixin, FeedOriginMixin, NotificationMixin, tracking_models
-from common.feeds.tables import UTCDateTime
+from common.feeds.tables import Int64, UTCDateTime
 from common.service.db import service_metadata
 from common.service.storage import AddressColumns, CustomerColumns, DigestColumn, ItemLineColumns
 
@@ -21,9 +21,9 @@ class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
     """One per order (order_id is the key, so never two); the address is the shipping address."""
 
     __tablename__ = "shipments"
-    order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=False)
     order_url: Mapped[str | None] = mapped_column(Text)
-    position: Mapped[int] = mapped_column(Integer)  # the feed position it came from
+    position: Mapped[int] = mapped_column(Int64)  # the feed position it came from
     state: Mapped[str] = mapped_column(String(20), server_default="pending")  # pending | dispatched | cancelled
     dispatched: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -46,7 +46,7 @@ class Shipment(CustomerColumns, AddressColumns, DigestColumn, Base):
 
 class ShipmentLine(ItemLineColumns, Base):
     __tablename__ = "shipment_lines"
-    order_id: Mapped[int] = mapped_column(ForeignKey("shipments.order_id"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(Int64, ForeignKey("shipments.order_id"), primary_key=True)
 
     def to_json(self) -> dict:
         return {"item": {"id": self.item_id, "name": self.item_name}, "quantity": self.quantity}

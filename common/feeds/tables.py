@@ -1,16 +1,22 @@
 """The library's tables are mixins the service maps on its own Base: what they have once mapped, and the column
-type their timestamps use (a service's own tables may use it too)."""
+types their timestamps and their ids, positions and counts use (a service's own tables may use them too)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from sqlalchemy import FromClause
+
+
+# An id, a feed position, a page number or a count: the documents take ids up to 2**63-1 (MAX_ID) and positions have
+# no bound, and PostgreSQL's INTEGER is 32 bits. SQLite's INTEGER is 64 bits already, and the only type a primary key
+# autoincrements with (a rowid alias): it stays INTEGER there, so SQLite databases need no migration either.
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class TableMixin:

@@ -10,6 +10,7 @@ from sqlalchemy.types import TypeDecorator
 
 from common.contracts.money import CENT, to_money
 from common.contracts.orders import Address, Customer
+from common.feeds.tables import Int64
 
 
 class Money(TypeDecorator[Decimal]):
@@ -29,7 +30,7 @@ class ItemLineColumns:
     """An order line as a follower keeps it: its number and item (mixin; the order_id key is the table's own)."""
 
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int] = mapped_column(Int64)
     item_name: Mapped[str] = mapped_column(Text)
     quantity: Mapped[int] = mapped_column(Integer)
 
@@ -43,7 +44,7 @@ class DigestColumn:
 class CustomerColumns:
     """The customer as a follower keeps it (mixin for a mapped class)."""
 
-    customer_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int] = mapped_column(Int64)
     first_name: Mapped[str] = mapped_column(Text)
     last_name: Mapped[str] = mapped_column(Text)
     email: Mapped[str] = mapped_column(Text)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from common.feeds.tables import TableMixin
+from common.feeds.tables import Int64, TableMixin
 
 
 def utcnow() -> datetime:
@@ -32,13 +32,13 @@ class TrackingMixin(TableMixin):
         return "follower_tracking"
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Int64, default=0)
     # URL of the page that holds `position`, so a restart costs one request per page.
     bookmark: Mapped[str | None] = mapped_column(String(2000))
     # ETag of the current page, kept only when every entry on it has been handled.
     etag: Mapped[str | None] = mapped_column(String(500))
     # Attempts at the entry after `position`, which keeps failing (a poison entry in the making).
-    retry_position: Mapped[int | None] = mapped_column(Integer)
+    retry_position: Mapped[int | None] = mapped_column(Int64)
     retry_attempts: Mapped[int] = mapped_column(Integer, default=0)
     retry_reason: Mapped[str | None] = mapped_column(Text)
     # The atom:id and atom:updated of the entry at `position`: each pass checks the feed still holds it there.
@@ -47,9 +47,10 @@ class TrackingMixin(TableMixin):
     # Why the follower halted (history rewritten), kept until an operator resets the position.
     halted_reason: Mapped[str | None] = mapped_column(Text)
     halted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    handled: Mapped[int] = mapped_column(Integer, default=0)
-    skipped: Mapped[int] = mapped_column(Integer, default=0)
-    dead_lettered: Mapped[int] = mapped_column(Integer, default=0)
+    # One per entry: as many as the feed has positions.
+    handled: Mapped[int] = mapped_column(Int64, default=0)
+    skipped: Mapped[int] = mapped_column(Int64, default=0)
+    dead_lettered: Mapped[int] = mapped_column(Int64, default=0)
     # When a pass last ended without error, so a restarted service can still say when it last polled.
     last_poll: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -66,9 +67,9 @@ class DeadLetterMixin(TableMixin):
     def __table_args__(cls) -> tuple[UniqueConstraint]:
         return (UniqueConstraint("consumer", "position"),)  # a new one per table: a constraint has one table
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)  # at most one per entry, like dead_lettered
     consumer: Mapped[str] = mapped_column(String(100), index=True)
-    position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Int64)
     entry_id: Mapped[str] = mapped_column(Text)
     event_type: Mapped[str] = mapped_column(String(200))
     link: Mapped[str | None] = mapped_column(Text)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from common.feeds.publish.connections import autocommit_reader
-from common.feeds.tables import TableMixin, UTCDateTime
+from common.feeds.tables import Int64, TableMixin, UTCDateTime
 from common.feeds.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class ArchivePageMixin(TableMixin):
 
     # A page is page `number` of the feed cut into pages of `page_size`: FEED_PAGE_SIZE may change.
     page_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=False)  # up to position / page_size
     format_version: Mapped[int] = mapped_column(Integer)  # atom.FORMAT_VERSION it was rendered with
     updated: Mapped[datetime] = mapped_column(UTCDateTime())  # its newest entry's time: part of its ETag
     body: Mapped[bytes] = mapped_column(LargeBinary)  # the Atom bytes with atom.ROOT for the root URL

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from common.feeds.publish.clock import SteadyClock, process_clock, utcnow
-from common.feeds.tables import TableMixin, UTCDateTime
+from common.feeds.tables import Int64, TableMixin, UTCDateTime
 
 # Transaction-scoped advisory lock key on PostgreSQL ("atomfeed" in ASCII): held from position
 # assignment to commit, so position n+1 can never become visible before position n.
@@ -27,7 +27,7 @@ class NotificationMixin(TableMixin):
     def __tablename__(cls) -> str:
         return "notifications"
 
-    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=False)
     event_type: Mapped[str] = mapped_column(String(100))
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     document: Mapped[str] = mapped_column(Text)
@@ -74,7 +74,7 @@ class NotificationLog:
                 SELECT position, created FROM {self.table.name} ORDER BY position DESC LIMIT 1
             ) AS newest ON true
             RETURNING position, created""").bindparams(bindparam("now", type_=UTCDateTime())).columns(
-            position=Integer(), created=UTCDateTime())
+            position=Int64, created=UTCDateTime())
 
     @property
     def clock(self) -> Callable[[], datetime]:
