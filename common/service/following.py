@@ -101,8 +101,9 @@ def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
 def _poll_cutting_long_polls(f: ServiceFollower, until: float) -> int:
     """`f.poll`, waiting for a pass in progress until `until`, meanwhile cutting any long poll it holds.
 
-    A held long poll ends as a 304 when cut, so this call does not wait out its wait. The cut is made again every
-    CUT_EVERY seconds while it waits: the pass in progress may start holding only after the first cut."""
+    A held long poll ends as a 304 when cut, so this call does not wait out its wait; that pass read nothing, so this
+    call then runs a pass of its own (passgate.py). The cut is made again every CUT_EVERY seconds while it waits:
+    the pass in progress may start holding only after the first cut."""
     while True:
         f.client.cut_long_polls()
         try:

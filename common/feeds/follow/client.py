@@ -57,6 +57,7 @@ class FeedClient:
         self.wait_applied: bool | None = None
         self._long_polls: set[Deadline] = set()  # long polls held now, which cut_long_polls ends
         self._cut: set[Deadline] = set()
+        self.cuts = 0  # long polls ended by cut_long_polls: their None is no answer of the feed
         self._environment_read = False
 
     def _read_environment(self, origin: Origin) -> None:
@@ -151,6 +152,7 @@ class FeedClient:
                 raise FeedError(f"GET {url}: more than {MAX_REDIRECTS} redirects")
             except requests.RequestException as exc:
                 if deadline in self._cut and not self.closed:
+                    self.cuts += 1
                     return None  # cut short while held: the page had not changed until then
                 if deadline.expired:
                     raise FeedError(f"GET {url}: not received within {self.deadline:g}s") from None

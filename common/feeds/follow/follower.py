@@ -108,7 +108,8 @@ class FeedFollower:
         """Read the feed from the durable position on, handling new entries; returns how many.
 
         A call that finds a pass running in this process waits for it (at most `wait` seconds; None: as long as it
-        takes) and answers with its outcome; PassRunning when it is still running (or enough calls wait already).
+        takes) and answers with its outcome (unless its long poll was cut: then it reads the feed itself);
+        PassRunning when it is still running (or enough calls wait already).
         With `long_poll`, when the position is on the current page the feed may hold the first request up to that
         many seconds until the page changes (`client.wait_applied` tells whether it did)."""
         return self.gate.run(wait, lambda: self._run_pass(long_poll), f"a pass over {self.feed_url} is already running")
@@ -118,6 +119,7 @@ class FeedFollower:
         if long_poll:
             self.client.wait_applied = None
         run = self._run = PassRun(self.feed_url, self.name)
+        cuts = self.client.cuts
         try:
             handled = self._pass(long_poll)
         except Exception as exc:
@@ -135,7 +137,7 @@ class FeedFollower:
                         extra=run.log_context())
             self.progress.report(run.report(0, self.last_error))
             raise
-        self.gate.ended(handled, None)
+        self.gate.ended(handled, None, cut=self.client.cuts != cuts)
         self.last_poll = utcnow()
         self._poll_times.record(self.last_poll, handled)
         self.last_error = self.applier.stuck_reason  # an entry being retried stays the last error
