@@ -84,8 +84,8 @@ class NotificationLog:
     @clock.setter
     def clock(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
-        # The system clock's floor is the process's, shared with every other log on it; another clock (a test's)
-        # keeps its own.
+        # The system clock's floor is the process's, shared with every other log on it, and looked up on each call
+        # (tests put a stepping clock in its place after the app is built); another clock (a test's) keeps its own.
         self._steady = None if clock is utcnow else SteadyClock(clock)
 
     def now(self) -> datetime:
