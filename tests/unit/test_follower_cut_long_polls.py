@@ -20,6 +20,17 @@ from tests.support import wait_until
 from tests.unit.follower_feed import BASE, MODELS, Recorder, entry_xml, make_db, page_xml
 
 
+def send_page(handler: BaseHTTPRequestHandler, base: str, count: int, etag: str) -> None:
+    """Answer with the current page of orders 1…`count`, its links on `base`'s origin (the follower's own)."""
+    body = page_xml(f"{base}/feed", [entry_xml(p) for p in range(1, count + 1)]).replace(BASE, base).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/atom+xml")
+    handler.send_header("ETag", etag)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def test_a_post_poll_cutting_long_polls_never_cuts_the_question_to_the_publisher_into_a_false_halt(tmp_path):
     """start.ask_origin asks the publisher, by a one-second long poll, whether a current page ending before the
     position is a cache's older copy. POST /poll cuts every long poll in flight (following.py), and a cut long
@@ -31,7 +42,6 @@ def test_a_post_poll_cutting_long_polls_never_cuts_the_question_to_the_publisher
             pass
 
         def do_GET(self):
-            url = f"http://127.0.0.1:{port}/feed"
             if state["stale"] and not self.headers.get("Prefer"):
                 count, etag = 1, '"old"'  # a front door's cached copy from before entry 2
             else:
@@ -39,14 +49,7 @@ def test_a_post_poll_cutting_long_polls_never_cuts_the_question_to_the_publisher
                     state["asked"].set()
                     time.sleep(0.5)  # the publisher's answer on its way (any RTT: POST /poll cuts every 0.1 s)
                 count, etag = 2, '"new"'
-            entries = [entry_xml(p).replace(BASE, f"http://127.0.0.1:{port}") for p in range(1, count + 1)]
-            body = page_xml(url, entries).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/atom+xml")
-            self.send_header("ETag", etag)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_page(self, f"http://127.0.0.1:{port}", count, etag)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), H)
     server.daemon_threads = True
@@ -103,14 +106,7 @@ class HeldFeed:
                     self.send_response(304)
                     self.end_headers()
                     return
-                entries = [entry_xml(p) for p in range(1, feed.count + 1)]
-                body = page_xml(feed.url, entries).replace(BASE, feed.base).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/atom+xml")
-                self.send_header("ETag", feed.etag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_page(self, feed.base, feed.count, feed.etag)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
