@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import responses
 from sqlalchemy import select, text, update
 
 from common.contracts import INVOICE_ISSUED, SHIPMENT_PREPARED
@@ -23,6 +22,7 @@ from invoicing_service.app import create_app as create_invoicing
 from order_service import create_app as create_order_service
 from order_service.models import ArchivePage, Customer, Item, Notification
 from shipping_service.app import create_app as create_shipping
+from tests.faults.hostile import HostileFeedServer, Raw
 from tests.unit.follower_feed import BASE, FEED_URL, entry_xml, order_document, page_xml
 from tests.unit.test_feed_http import order_body
 
@@ -39,30 +39,37 @@ def big_order(order_id: int = BIG) -> dict:
     return document
 
 
-def serve_order_feed(rsps: responses.RequestsMock, *entries: str) -> None:
-    """The order feed's current page with these entries (earlier pages are never read: the first holds P)."""
-    rsps.add(responses.GET, FEED_URL, content_type="application/atom+xml",
-             body=page_xml(FEED_URL, list(entries), prev=f"{BASE}/feed/pages/{P // 20}"))
+@pytest.fixture
+def order_feed():
+    """An order feed on a loopback server, read over real HTTP; each test sets its current page."""
+    with HostileFeedServer() as server:
+        yield server
+
+
+def serve_order_feed(server: HostileFeedServer, *entries: str) -> None:
+    """The order feed's current page with these entries, its links on the server's origin (earlier pages are
+    never read: the first holds P)."""
+    page = page_xml(FEED_URL, list(entries), prev=f"{BASE}/feed/pages/{P // 20}").replace(BASE, server.url)
+    server.set_routes({"/feed": Raw(page.encode())})
 
 
 @pytest.fixture(params=["invoicing", "shipping"])
-def consumer(request, postgres):
+def consumer(request, postgres, order_feed):
     """The invoicing or the shipping service on a PostgreSQL database its migrations built, following the order
     feed."""
     factory = create_invoicing if request.param == "invoicing" else create_shipping
-    app = factory({"TESTING": True, "DATABASE_URL": postgres.create_database(), "ORDER_FEED_URL": FEED_URL,
+    app = factory({"TESTING": True, "DATABASE_URL": postgres.create_database(), "ORDER_FEED_URL": order_feed.feed_url,
                    "POLL_INTERVAL": 0})
     app.kind = request.param
     yield app
     app.extensions["atomshop.db"].dispose()
 
 
-def test_a_consumer_stores_and_publishes_an_order_whose_ids_and_position_are_beyond_32_bits(consumer):
+def test_a_consumer_stores_and_publishes_an_order_whose_ids_and_position_are_beyond_32_bits(consumer, order_feed):
     client = consumer.test_client()
     consumer.extensions[FOLLOWER_KEY].reset_position(P)  # as `reset-position --to P` does
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve_order_feed(rsps, entry_xml(P, BIG - 1), entry_xml(P + 1, BIG, content=json.dumps(big_order())))
-        polled = client.post("/poll")
+    serve_order_feed(order_feed, entry_xml(P, BIG - 1), entry_xml(P + 1, BIG, content=json.dumps(big_order())))
+    polled = client.post("/poll")
 
     assert polled.status_code == 200, polled.get_json()
     assert polled.get_json()["processed"] == 1 and polled.get_json()["position"] == P + 1
@@ -74,7 +81,7 @@ def test_a_consumer_stores_and_publishes_an_order_whose_ids_and_position_are_bey
     assert [(e.position, e.event_type, e.json()["order_id"]) for e in published.entries] == [(1, event, BIG)]
 
 
-def test_a_follower_keeps_positions_and_counts_beyond_32_bits_on_its_tracking_record(consumer):
+def test_a_follower_keeps_positions_and_counts_beyond_32_bits_on_its_tracking_record(consumer, order_feed):
     client = consumer.test_client()
     follower = consumer.extensions[FOLLOWER_KEY]
     db = consumer.extensions["atomshop.db"]
@@ -85,12 +92,11 @@ def test_a_follower_keeps_positions_and_counts_beyond_32_bits_on_its_tracking_re
                entry_xml(P + 2, BIG + 10, event_type="OrderNoted"),  # not a type it follows: skipped
                entry_xml(P + 3, BIG + 20, content="not an order"))  # fails each time: retried, then dead-lettered
 
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        serve_order_feed(rsps, *entries)
+    serve_order_feed(order_feed, *entries)
+    client.post("/poll")
+    retrying = follower.stats()["retrying"]
+    for _ in range(follower.applier.max_attempts - 1):
         client.post("/poll")
-        retrying = follower.stats()["retrying"]
-        for _ in range(follower.applier.max_attempts - 1):
-            client.post("/poll")
 
     assert retrying["position"] == P + 3
     stats = follower.stats()
