@@ -3,8 +3,8 @@
 A process reads the head from the database only when it may have moved, as told by a watch. The watch comes from
 the process's one AppendListener (notify.py), the same that wakes held long polls, so each process has one way of
 hearing of appends, and on PostgreSQL one LISTEN connection:
-- PostgreSQL: every append sends NOTIFY in its transaction (delivered at commit); the listener hears it, reads the
-  head and tells its subscribers, this head among them (`changed()`). While the listener is not listening
+- PostgreSQL: every append sends NOTIFY in its transaction (delivered at commit); the listener hears it and tells its
+  subscribers, this head among them (`changed()`). While the listener is not listening
   (starting, or its connection lost), the watch says "moved" and the head is read on every request.
 - SQLite (a file): `PRAGMA data_version` on the listener's own connection changes whenever another connection, in
   this process or another, commits to the file. The watch asks it on every request (a few microseconds, no table

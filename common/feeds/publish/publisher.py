@@ -111,7 +111,7 @@ class FeedPublisher:
         # One listener per process hears of every append: it wakes held long polls and keeps the head current.
         self.listener = listener = AppendListener(self.signal, self._read_head, engine, self.log.channel)
         self.head = head = FeedHead(self._read_head, listener.watch)
-        self.signal.subscribe(lambda _head: head.changed())
+        self.signal.subscribe(head.changed)
         if self.archive_model is not None:
             self.archives = ArchiveStore(self.archive_model, db, FORMAT_VERSION, engine)
         if self.origin_model is not None:
@@ -155,7 +155,7 @@ class FeedPublisher:
         if wait is not None and self._matches(newest) and not self.signal.closed:
             # Held with no session and no connection: the listener's thread reads the head for every waiter.
             held = applied_wait(wait, self.max_wait)
-            moved = self.signal.wait(newest[0] if newest else 0, held)
+            moved = self.signal.wait(newest[0] if newest else 0, held, recheck=self.head.get)
             # Woken: the head the listener read. Timed out (or stopping): the head as of now, 304 if unchanged.
             newest = moved if moved is not None and not self._matches(moved) else self.head.get()
             response = self._respond_current(newest, self._templates.current_once)
