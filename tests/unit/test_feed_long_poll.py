@@ -1,8 +1,10 @@
 """Long polling of the current page (RFC 7240 `Prefer: wait`), in process: held, released, capped, refused."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -101,3 +103,28 @@ def test_closing_the_publisher_answers_every_held_request_at_once(app):
     for holder in holders:
         holder.join(10)
     assert answers == [304] * 5
+
+
+def test_an_append_committed_between_the_head_read_and_the_wait_answers_the_held_request(app, tmp_path):
+    publisher = app.extensions[PUBLISHER_KEY]
+    client = app.test_client()
+    etag = current_etag(client)
+    # A listener that neither re-checks nor wakes for the first waiter, as LISTEN on PostgreSQL does not: only
+    # the request's own re-check can find the append.
+    publisher.listener.recheck = 60
+    publisher.signal.on_first_waiter(lambda: None)
+    real_wait = publisher.signal.wait
+
+    def wait_after_another_process_appends(beyond, timeout, **kwargs):
+        with sqlite3.connect(tmp_path / "orders.db") as other:  # a commit on a connection none of the app's
+            stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            other.execute("INSERT INTO notifications (position, event_type, created, document) VALUES (?, ?, ?, ?)",
+                          (beyond + 1, "OrderCreated", stamp, '{"id": 99}'))
+        return real_wait(beyond, timeout, **kwargs)
+    publisher.signal.wait = wait_after_another_process_appends
+    started = time.monotonic()
+    response = client.get("/feed", headers={"Prefer": "wait=10", "If-None-Match": etag})
+    assert response.status_code == 200
+    assert response.headers["ETag"] != etag
+    # Answered by the append, not by the end of the wait (which reads the head again and answers 200 too).
+    assert time.monotonic() - started < 5
