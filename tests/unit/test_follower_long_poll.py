@@ -150,3 +150,52 @@ def test_a_follower_walking_back_to_the_page_that_just_filled_parses_only_its_en
     assert follower.poll() == 3
     # The new current page (6, 7), then page 1 from position 4 on (4, 5): not entries 1-3 again.
     assert parsed == [2, 2]
+
+
+def answering_at_once(feed: LongPollFeed, etag) -> None:
+    """The current page, always 200 at once, never Preference-Applied, with the ETag `etag()` gives."""
+    body = feed.page(feed.current)
+    feed.overrides[FEED_URL] = lambda request: (
+        200, {"Content-Type": "application/atom+xml; charset=utf-8", "ETag": etag()}, body)
+
+
+def test_a_feed_that_ignores_if_none_match_is_not_long_polled_again_at_once(rsps, tmp_path):
+    feed = LongPollFeed(rsps, honours=False, size=3, count=2)
+    follower = make_follower(make_db(tmp_path), Recorder())
+    poller = Poller(follower, interval=5, wait=20, clock=Clock(), reprobe=60)
+    poller._thread = object()
+    poller.long_poll_step()  # caught up: the ETag is kept
+    answering_at_once(feed, lambda: '"same"')
+    poller.long_poll_step()  # a long poll with the kept ETag: the page, at once; "same" is kept
+    assert poller.long_poll_step() == 0  # a long poll answered 200 with the very ETag it sent
+    assert feed.prefers[-1] == "wait=20" and feed.requests[-1][1] == '"same"'
+    assert follower.client.wait_applied is False  # told by that one answer, whatever came before it
+    assert poller.long_polling is False
+    asked = len(feed.requests)
+    assert poller.long_poll_step() > 0 and len(feed.requests) == asked  # no flood: scheduled polls from here
+
+
+def test_a_feed_answering_every_long_poll_at_once_with_a_new_tag_falls_back_to_the_schedule(rsps, tmp_path):
+    feed = LongPollFeed(rsps, honours=False, size=3, count=2)
+    follower = make_follower(make_db(tmp_path), Recorder())
+    poller = Poller(follower, interval=5, wait=20, clock=Clock(), reprobe=60)
+    poller._thread = object()
+    poller.long_poll_step()
+    tags = iter(range(1000))
+    answering_at_once(feed, lambda: f'"t{next(tags)}"')
+    for _ in range(2):  # nothing new in either answer, and neither held
+        assert poller.long_poll_step() == 0
+    assert poller.long_polling is False
+    asked = len(feed.requests)
+    assert poller.long_poll_step() > 0 and len(feed.requests) == asked
+
+
+def test_a_follower_with_no_validator_to_send_does_not_count_its_plain_gets_as_declined_long_polls(rsps, tmp_path):
+    LongPollFeed(rsps, honours=True, size=3, count=2)
+    # An entry being retried: no ETag kept, so each pass is a plain GET that handles nothing.
+    follower = make_follower(make_db(tmp_path), Recorder(fail_on={2}), max_attempts=100)
+    poller = Poller(follower, interval=5, wait=20, clock=Clock())
+    poller._thread = object()
+    for _ in range(4):
+        poller.long_poll_step()
+    assert poller.long_polling is None

@@ -58,6 +58,7 @@ class FeedClient:
         self._long_polls: set[Deadline] = set()  # long polls held now, which cut_long_polls ends
         self._cut: set[Deadline] = set()
         self.cuts = 0  # long polls ended by cut_long_polls: their None is no answer of the feed
+        self.long_polls = 0  # long polls sent (with Prefer: wait)
         self._environment_read = False
 
     def _read_environment(self, origin: Origin) -> None:
@@ -105,14 +106,18 @@ class FeedClient:
             headers["If-None-Match"] = etag
             if wait > 0:
                 headers["Prefer"] = f"wait={int(wait)}"
+                self.long_polls += 1
                 return self._get(url, headers, self._long_poll, int(wait), cuttable)
         return self._get(url, headers, self._page)
 
     def _long_poll(self, url: str, resp: requests.Response, started: float) -> Download | None:
         # Held: Preference-Applied says so. A 304 without it: the page still matched, yet the feed answered at
-        # once, so it ignores Prefer. A 200 without it: the page had changed, which says nothing either way.
+        # once, so it ignores Prefer. A 200 without it: the page had changed, which says nothing either way,
+        # unless it carries the very ETag sent: then the feed ignores If-None-Match, and so cannot hold anything.
         held = "wait" in resp.headers.get("Preference-Applied", "").lower()
-        self.wait_applied = True if held else (False if resp.status_code == 304 else None)
+        ignored = resp.status_code == 304 or (resp.status_code == 200 and _same_tag(
+            resp.headers.get("ETag"), resp.request.headers.get("If-None-Match")))
+        self.wait_applied = True if held else (False if ignored else None)
         return self._page(url, resp, started)
 
     def fetch_document(self, url: str) -> str | None:
@@ -199,3 +204,10 @@ class FeedClient:
             raise FeedError(f"GET {url}: not received within {self.deadline:g}s")
         return bytes(body)
 
+
+def _same_tag(a: str | bytes | None, b: str | bytes | None) -> bool:
+    """Whether two entity tags match by weak comparison (RFC 9110 §8.8.3.2)."""
+    if not a or not b:
+        return False
+    a, b = (t.decode("latin-1") if isinstance(t, bytes) else t for t in (a, b))
+    return a.strip().removeprefix("W/") == b.strip().removeprefix("W/")

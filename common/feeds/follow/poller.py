@@ -21,6 +21,7 @@ MAX_BACKOFF_SECONDS = 60.0
 # up`, compose) often poll a feed before it answers; its first order should not wait out two poll intervals.
 BACKOFF_BASE_SECONDS = 1.0
 RUNNING = -1  # what _attempt returns when another pass (a POST /poll) was running
+UNHELD_LIMIT = 2  # long polls in a row answered at once with nothing new before the feed counts as not holding
 REPROBE_SECONDS = 60.0  # a feed that did not hold a long poll is asked again this often (it may have been upgraded)
 
 
@@ -46,6 +47,7 @@ class Poller:
         self.failed_at: datetime | None = None
         self.long_polling: bool | None = None  # None: not known yet; False: the feed ignores Prefer: wait
         self._declined_at = 0.0
+        self._unheld_in_a_row = 0  # long polls answered at once, without Preference-Applied, with nothing new
         self._holding = False  # a long poll is in flight: a scheduled poll would only queue behind it
         self._scheduler: BackgroundScheduler | None = None
         self._stopping = threading.Event()
@@ -119,8 +121,10 @@ class Poller:
         if self.long_polling is False and declined_for < self.reprobe:
             return min(self.reprobe - declined_for, 1.0)
         self._holding = True
+        asked = getattr(self.follower.client, "long_polls", 0)
         try:
             handled = self._attempt(self.wait)
+            sent = getattr(self.follower.client, "long_polls", 0) != asked
             applied = getattr(self.follower.client, "wait_applied", None)
         finally:
             self._holding = False
@@ -129,7 +133,15 @@ class Poller:
             return 0.0
         if handled == RUNNING:
             return 0.1  # let the POST /poll finish
+        if sent and applied is None and not handled:
+            # Answered at once, not held, and nothing new: twice in a row, and the feed is not holding anything
+            # (a tag that changes on every answer, say). Asking again at once would be a flood.
+            self._unheld_in_a_row += 1
+            applied = False if self._unheld_in_a_row >= UNHELD_LIMIT else None
+        else:
+            self._unheld_in_a_row = 0
         if applied is False:
+            self._unheld_in_a_row = 0
             if self.long_polling is not False:
                 log.info("%s does not hold long polls: scheduled polls every %ss", self._feed(), self.interval)
             self._declined_at = self.clock()
