@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, request, url_for
+from werkzeug.datastructures import Headers
 from werkzeug.http import http_date
 
 from common.feeds.publish.atom import FORMAT_VERSION, fill
 from common.feeds.publish.pages import Page, entity_tag, last_modified, not_modified_since
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 CURRENT_CACHE_CONTROL = "public, max-age=2"
@@ -27,12 +31,25 @@ def respond(page: Page, updated: datetime | None, now: datetime, cache_control: 
         since = request.if_modified_since
         fresh = since is not None and not_modified_since(updated, since)
     if fresh:
-        response = Response(status=304, headers=headers)
+        response = NotModified(status=304, headers=headers)
         del response.headers["Content-Type"]
         return response
     current = url_for(".current", _external=True)
     link_root = current[:len(current) - len(relative_path(".current"))]
     return Response(fill(template(), root, link_root), status=200, headers=headers, content_type=ATOM_TYPE)
+
+
+class NotModified(Response):
+    """A 304 that keeps its Last-Modified: the contract has every feed response carry ETag and Last-Modified.
+
+    werkzeug drops it from a 304 as representation metadata, which RFC 9110 §15.4.5 allows but does not require
+    (a SHOULD NOT, waived for metadata that guides cache updates; nginx sends it too)."""
+
+    def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
+        headers = super().get_wsgi_headers(environ)
+        if "Last-Modified" in self.headers and "Last-Modified" not in headers:
+            headers["Last-Modified"] = self.headers["Last-Modified"]
+        return headers
 
 
 def validators(page: Page, updated: datetime | None, now: datetime, root: str,

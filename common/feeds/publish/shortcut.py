@@ -77,8 +77,7 @@ class NotModifiedShortcut:
         etag, headers = validators(page, updated, self.publisher.log.now(), root, CURRENT_CACHE_CONTROL)
         if not parse_etags(if_none_match).contains_weak(etag):
             return None
-        # As werkzeug sends a 304 (RFC 9110 §15.4.5): without the representation's metadata, Last-Modified too.
-        return [(name, value) for name, value in headers.items() if name != "Last-Modified"] + self.headers
+        return list(headers.items()) + self.headers  # with Last-Modified, as the view's 304 (respond.NotModified)
 
 
 def root_url(environ: WSGIEnvironment, trusted_hosts: list[str] | None = None) -> str:
