@@ -143,7 +143,10 @@ def test_the_page_being_filled_redirects_to_the_feed_until_it_is_full(client):
     links = parse(client.get("/feed/pages/1").data)[0]
     assert links["next-archive"] == "http://localhost/feed/pages/2"
     response = client.get("/feed/pages/2")
-    assert response.status_code == 302 and response.headers["Location"] == "/feed"
+    assert response.status_code == 302 and response.headers["Location"] == "http://localhost/feed"
+    behind = client.get("/feed/pages/2", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example",
+                                                  "X-Forwarded-Prefix": "/order"})
+    assert behind.headers["Location"] == "https://shop.example/order/feed"  # as the links name it
     place(client, SIZE - 1)
     assert client.get("/feed/pages/2").status_code == 200
 

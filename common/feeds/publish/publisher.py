@@ -191,7 +191,7 @@ class FeedPublisher:
         if current_page(newest[0] if newest else 0, self.page_size).number == number:
             # Archives link the next one by its future URL (so their bytes never change); until that page
             # fills up, it is the current page.
-            response = redirect(url_for(".current"), 302)
+            response = redirect(url_for(".current", _external=True), 302)  # absolute, as the feed's links
             response.headers["Cache-Control"] = "no-store"
             return response
         raise NotFound()
