@@ -7,13 +7,14 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from common.service.following import for_programs
 from order_service import views
 
 log = logging.getLogger(__name__)
 
 
 def _wants_json() -> bool:
-    return request.path == "/api" or request.path.startswith("/api/")
+    return for_programs(request.path)
 
 
 def init_app(app: Flask) -> None:

@@ -150,8 +150,17 @@ def _back() -> str:
     return same_origin_path(request.referrer, request.script_root + "/")
 
 
+def for_programs(path: str) -> bool:
+    """Whether `path` is read by programs (/api/…, /poll, /health), whose errors are JSON; pages get HTML."""
+    return path == "/api" or path.startswith("/api/") or path in ("/poll", "/health")
+
+
 def _json_errors_for_programs(exc: HTTPException) -> ResponseReturnValue:
-    """JSON errors for /api/… and /poll (programs); HTML for pages."""
-    if request.path.startswith("/api/") or request.path in ("/poll", "/health"):
-        return json_error(exc.code or 500, exc.description or exc.name)
+    """JSON errors for programs (for_programs); HTML for pages."""
+    if for_programs(request.path):
+        response, status = json_error(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # e.g. Allow, which a 405 must carry
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
     return exc

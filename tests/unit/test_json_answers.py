@@ -34,3 +34,15 @@ def test_health_starts_with_status_and_service_and_has_one_dead_letter_key(clien
         assert health["dead_letters"] == 0
         keys = list(health)
         assert keys.index("last_poll") < keys.index("problem") < keys.index("last_error")
+
+
+@pytest.mark.parametrize("method, path", [("post", "/health"), ("get", "/poll"), ("delete", "/api/dead-letters"),
+                                          ("post", "/api/invoices"), ("post", "/api/shipments"),
+                                          ("delete", "/api/orders/1")])
+def test_a_wrong_method_answers_405_in_json_naming_the_allowed_ones(client, method, path):
+    response = getattr(client, method)(path)
+    if response.status_code == 404:  # a route of another service
+        return
+    assert response.status_code == 405 and response.mimetype == "application/json", (path, response.status_code)
+    assert "error" in response.get_json()
+    assert response.headers.get("Allow"), f"{method.upper()} {path}: a 405 must say what is allowed (RFC 9110)"
