@@ -42,6 +42,7 @@ def test_the_door_serves_cached_archives_only_with_the_token_and_the_consumers_f
                 refused = requests.get(url, headers=headers, timeout=10)
                 assert refused.status_code == 401, (url, headers)
                 assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+                assert refused.headers["Content-Type"] == "application/json" and "error" in refused.json()
                 assert b"<entry" not in refused.content  # never the cached bytes
 
         # Authorization passes through to the services: documents by token, pages and the API by password.

@@ -291,3 +291,52 @@ def test_the_invoicing_and_shipping_feeds_and_their_archives_are_served_and_cach
     entry = feedparser.parse(first.content).entries[0]
     [alternate] = [link.href for link in entry.links if link.rel == "alternate"]
     assert alternate.startswith(f"{door_url}/{service}/api/{resource}/")
+
+
+class FailingOrigin:
+    """A loopback origin serving a current page cacheable for 1 s, until `fail` is set: then 503."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        origin = self
+        self.fail = False
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"" if origin.fail else b'<feed xmlns="http://www.w3.org/2005/Atom"/>'
+                self.send_response(503 if origin.fail else 200)
+                self.send_header("Content-Type", "application/atom+xml" if body else "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if body:
+                    self.send_header("Cache-Control", "public, max-age=1")
+                    self.send_header("ETag", '"one"')
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_failing_service_is_not_hidden_behind_an_old_copy_of_its_current_page():
+    from tests.servers import NginxServer
+
+    origin = FailingOrigin()
+    try:
+        with NginxServer(order=origin.address) as door:
+            first = requests.get(door.url + "/order/feed", timeout=10)
+            assert first.status_code == 200 and first.headers["X-Cache-Status"] == "MISS"
+            origin.fail = True
+            time.sleep(3)  # the copy has expired (nginx counts max-age=1 in whole seconds of its own clock)
+            after = requests.get(door.url + "/order/feed", timeout=10)
+            # Followers must see the outage (their /health, POST /poll), not the copy of before it.
+            assert after.status_code == 503, (after.status_code, after.headers.get("X-Cache-Status"))
+    finally:
+        origin.close()
