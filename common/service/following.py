@@ -78,8 +78,8 @@ def init_app(app: Flask, db: UnitOfWork, tracking: TrackingModels, follows: tupl
     app.context_processor(lambda: {"consumer_status": consumer_status, "csrf_token_value": generate_csrf})
 
 
-def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
-    """A pass over every followed feed: (entries handled, None) or (None, (status, message)).
+def _poll() -> tuple[int, None] | tuple[None, tuple[int, str, str | None]]:
+    """A pass over every followed feed: (entries handled, None) or (None, (status, sentence, technical text)).
 
     A pass already running in this process is waited for, at most POLL_WAIT seconds in all: then 202."""
     processed = 0
@@ -88,13 +88,14 @@ def _poll() -> tuple[int, None] | tuple[None, tuple[int, str]]:
         try:
             processed += _poll_cutting_long_polls(f, until)
         except PassRunning:
-            return None, (202, f"a pass over {f.title} is still running; ask again later")
+            return None, (202, f"a pass over {f.title} is still running; ask again later", None)
         except FollowerHalted as exc:
-            return None, (409, f"following {f.title} is halted: {exc}")
+            return None, (409, f"following {f.title} is halted: {exc}", f.last_error)
         except FeedError:
-            return None, (502, problem(f) or f"{f.title} could not be read")
+            return None, (502, problem(f) or f"{f.title} could not be read", f.last_error)
         except SQLAlchemyError as exc:
-            return None, (503, f"the database is not available: {type(exc).__name__}: {exc}")
+            return None, (503, "this service's database is not available; ask again once it is back",
+                          f"{type(exc).__name__}: {exc}")
     return processed, None
 
 
@@ -118,7 +119,8 @@ def poll() -> ResponseReturnValue:
     """Poll the feeds now and answer when done."""
     processed, error = _poll()
     if error is not None:
-        return json_error(*error, detail=_detail())
+        status, sentence, technical = error
+        return json_error(status, sentence, detail=technical or _detail())
     first = current_app.extensions[FOLLOWER_KEY]
     return jsonify({"processed": processed, "position": first.stats()["position"], "last_error": first.last_error,
                     "caught_up": all(f.caught_up is not False for f in followers())})

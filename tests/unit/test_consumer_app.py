@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 import requests
@@ -79,6 +80,19 @@ def test_an_unreachable_feed_answers_502_and_shows_in_health(tmp_path):
     health = app.test_client().get("/health").get_json()
     assert health["status"] == "ok" and "connection refused" in health["last_error"]
     assert health["problem"] == response.get_json()["error"]
+
+
+def test_a_database_gone_answers_503_with_a_sentence_and_the_technical_text_apart(tmp_path, feed):
+    home = tmp_path / "data"
+    home.mkdir()
+    app = create_invoicing({"ORDER_FEED_URL": FEED_URL, "DATABASE_URL": f"sqlite:///{home / 'invoicing.db'}"})
+    app.extensions["atomshop.db"].engine.dispose()
+    shutil.rmtree(home)  # its folder gone: no connection can be opened
+    response = app.test_client().post("/poll")
+    body = response.get_json()
+    assert response.status_code == 503
+    assert body["error"] == "this service's database is not available; ask again once it is back"
+    assert "OperationalError" in body["detail"] and "unable to open database file" in body["detail"]
 
 
 def test_a_broken_feed_answers_502(client):
