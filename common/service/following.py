@@ -153,8 +153,10 @@ def _back() -> str:
 
 
 def for_programs(path: str) -> bool:
-    """Whether `path` is read by programs (/api/…, /poll, /health), whose errors are JSON; pages get HTML."""
-    return path == "/api" or path.startswith("/api/") or path in ("/poll", "/health")
+    """Whether `path` is read by programs (/api/…, /poll, /health, the feed), whose errors are JSON; pages get
+    HTML."""
+    return (path == "/api" or path.startswith(("/api/", "/feed/pages/"))
+            or path in ("/poll", "/health", "/feed"))
 
 
 def _json_errors_for_programs(exc: HTTPException) -> ResponseReturnValue:

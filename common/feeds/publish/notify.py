@@ -201,7 +201,10 @@ class _DataVersion:
         self._seen: int | None = None
 
     def moved(self) -> bool:
-        version = self._listener.data_version()
+        try:
+            version = self._listener.data_version()
+        except sqlite3.Error:  # cannot tell (the file is gone, say): read the head, which reports it as it fails
+            return True
         moved, self._seen = version is None or version != self._seen, version
         return moved
 
