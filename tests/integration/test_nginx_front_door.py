@@ -180,6 +180,16 @@ def test_the_door_answers_if_none_match_from_the_cache_but_never_hides_a_page_be
     assert by_date.status_code == 200 and by_date.content == first.content
 
 
+def test_an_archive_page_is_answered_304_by_date_through_the_door_as_by_the_origin(door, backends):
+    place_orders(backends.order.url, PAGE_SIZE + 1)
+    archive_url = door.url + "/order/feed/pages/1"
+    first = requests.get(archive_url, timeout=10)
+    since = {"If-Modified-Since": first.headers["Last-Modified"]}
+    # An archive never changes, nor does its date: its own date is safely answered from the cache.
+    assert requests.get(archive_url, timeout=10, headers=since).status_code == 304
+    assert requests.get(backends.order.url + "/feed/pages/1", timeout=10, headers=since).status_code == 304
+
+
 def test_a_poller_that_finds_the_cached_current_page_expired_gets_the_fresh_page_not_the_old_copy(door, backends):
     # A follower polling every N seconds always finds the copy expired: were it answered with the old copy while
     # nginx refreshes in the background, every poll would read the page as it was one poll earlier.

@@ -278,6 +278,17 @@ def test_if_modified_since_answers_304_for_an_archive_page(client, clock):
     assert client.get("/feed/pages/1", headers={"If-Modified-Since": earlier}).status_code == 200
 
 
+def test_an_archive_page_keeps_its_last_modified_from_the_moment_it_fills(client, clock):
+    place(client, SIZE)  # page 1 fills: followers ask for it at once, and caches keep that copy for a year
+    first = client.get("/feed/pages/1")
+    clock.moment += timedelta(minutes=1)
+    later = client.get("/feed/pages/1")
+    assert later.data == first.data and later.headers["ETag"] == first.headers["ETag"]
+    assert later.headers["Last-Modified"] == first.headers["Last-Modified"] == "Sun, 01 Mar 2026 12:00:00 GMT"
+    since = first.headers["Last-Modified"]
+    assert client.get("/feed/pages/1", headers={"If-Modified-Since": since}).status_code == 304
+
+
 def test_if_none_match_takes_precedence_over_if_modified_since(client, clock):
     place(client)
     clock.moment += timedelta(seconds=5)
