@@ -115,6 +115,7 @@ def refresh(app: Flask) -> None:
         except SQLAlchemyError:
             pass  # /health says so; the gauge keeps its last value
     for follower in app.extensions.get(FOLLOWERS_KEY, {}).values():
+        ENTRIES.labels(follower.feed_url)  # the counter is exported from 0, before this process's first pass
         try:
             position = follower.stats()["position"]
             DEAD_LETTERS.labels(follower.feed_url).set(follower.dead.count())

@@ -91,6 +91,12 @@ def test_a_follower_exposes_the_contract_series_labelled_with_its_feed_url(consu
     assert passes == 1
 
 
+def test_a_followers_entry_counter_is_exported_from_zero_before_any_pass():
+    feed_url = "http://never-polled.test/feed"  # a series no other test has made in this process's registry
+    client = create_invoicing({"ORDER_FEED_URL": feed_url, "TESTING": True, "POLL_INTERVAL": 0}).test_client()
+    assert sample(scrape(client), "atomshop_follower_entries_total", feed=feed_url) == 0
+
+
 def test_metrics_can_be_turned_off_for_a_benchmark_baseline():
     client = create_order({"TESTING": True, "METRICS": False}).test_client()
     assert client.get("/metrics").status_code == 404
