@@ -8,14 +8,16 @@ from typing import Any
 
 # (pattern in the technical text, what it means for people, whether the other side answered at all)
 _CAUSES = [
-    (re.compile(r"refused", re.I), "connection refused", False),
+    # The socket's refusal only: a page the follower refuses ("…, which is refused") is the page's fault.
+    (re.compile(r"connection refused|ConnectionRefused|Errno 111|actively refused", re.I), "connection refused",
+     False),
     (re.compile(r"timed? ?out|not received within", re.I), "no answer in time", False),
     (re.compile(r"Name or service not known|getaddrinfo|nodename nor servname|resolve", re.I),
      "its host name is unknown", False),
     (re.compile(r"reset by peer|RemoteDisconnected|aborted|closed", re.I), "the connection was dropped", False),
     (re.compile(r"cannot connect", re.I), "cannot connect", False),
     (re.compile(r"HTTP (\d{3})"), "it answers HTTP {0}", True),
-    (re.compile(r"limit", re.I), "a page is too large", True),
+    (re.compile(r"limit|more than \d+ attributes", re.I), "a page is too large", True),
     (re.compile(r"DTD|entities", re.I), "a page declares a DTD, which is refused", True),
     (re.compile(r"ill-formed|cannot be parsed|not UTF-8|page is empty", re.I), "a page is not well-formed XML", True),
     (re.compile(r"not an Atom", re.I), "a page is not an Atom feed", True),

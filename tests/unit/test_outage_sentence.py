@@ -23,3 +23,17 @@ def test_the_next_try_is_when_the_poller_will_really_try(status, backing_off, sa
 
 def test_with_scheduled_polls_off_it_says_how_to_try():
     assert next_try({"interval": 0, "running": False}) == "scheduled polls are off: press Poll now to try again"
+
+
+@pytest.mark.parametrize("technical, words, answered", [
+    ("HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: /feed (Caused by "
+     "NewConnectionError('<urllib3.connection.HTTPConnection object>: Failed to establish a new connection: "
+     "[Errno 111] Connection refused'))", "connection refused", False),
+    ("http://o.test/feed: the page declares a DTD or entities, which is refused (XXE / entity expansion)",
+     "a page declares a DTD, which is refused", True),
+    ("http://o.test/feed: an element with more than 64 attributes, which is refused", "a page is too large", True),
+])
+def test_a_page_the_follower_refuses_is_not_told_as_a_refused_connection(technical, words, answered):
+    from common.service.outage import short_cause
+
+    assert short_cause(technical) == (words, answered)
