@@ -199,3 +199,26 @@ def test_a_follower_with_no_validator_to_send_does_not_count_its_plain_gets_as_d
     for _ in range(4):
         poller.long_poll_step()
     assert poller.long_polling is None
+
+
+@pytest.mark.parametrize("status, retry_after, waits", [
+    (503, "30", 30.0),  # the feed's word, longer than the first back-off (1 s)
+    (429, "30", 30.0),
+    (503, "999999", 60.0),  # within the follower's own bound
+    (503, "Wed, 01 Jan 2020 00:00:00 GMT", 1.0),  # a date gone by: the usual back-off
+    (503, "soon", 1.0),  # malformed: ignored
+    (500, "30", 1.0),  # only 429 and 503 carry it (RFC 9110 §10.2.3)
+])
+def test_a_feed_asking_to_retry_after_some_seconds_is_left_alone_that_long(rsps, tmp_path, status, retry_after,
+                                                                          waits):
+    feed = LongPollFeed(rsps, honours=False, size=3, count=2)
+    feed.overrides[FEED_URL] = lambda request: (status, {"Retry-After": retry_after}, "")
+    clock = Clock()
+    poller = Poller(make_follower(make_db(tmp_path), Recorder()), interval=5, clock=clock)
+    poller.tick()
+    assert poller.failures_in_a_row == 1
+    assert poller.next_allowed - clock.now == waits
+    asked = len(feed.requests)
+    clock.now += waits - 0.5
+    poller.tick()
+    assert len(feed.requests) == asked  # still left alone

@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 import requests
 from requests.utils import get_netrc_auth
 
+from common.feeds.follow.answers import retry_after, same_tag
 from common.feeds.follow.causes import cause
 from common.feeds.follow.deadline import Deadline, DeadlineAdapter
 from common.feeds.follow.errors import FeedError, PageGone
@@ -115,7 +116,7 @@ class FeedClient:
         # once, so it ignores Prefer. A 200 without it: the page had changed, which says nothing either way,
         # unless it carries the very ETag sent: then the feed ignores If-None-Match, and so cannot hold anything.
         held = "wait" in resp.headers.get("Preference-Applied", "").lower()
-        ignored = resp.status_code == 304 or (resp.status_code == 200 and _same_tag(
+        ignored = resp.status_code == 304 or (resp.status_code == 200 and same_tag(
             resp.headers.get("ETag"), resp.request.headers.get("If-None-Match")))
         self.wait_applied = True if held else (False if ignored else None)
         return self._page(url, resp, started)
@@ -178,7 +179,7 @@ class FeedClient:
         if resp.status_code in (404, 410):
             raise PageGone(f"GET {url}: HTTP {resp.status_code} {resp.reason}")
         if resp.status_code != 200:
-            raise FeedError(f"GET {url}: HTTP {resp.status_code} {resp.reason}")
+            raise FeedError(f"GET {url}: HTTP {resp.status_code} {resp.reason}", retry_after=retry_after(resp))
         return self._read_body(url, resp, started), resp.headers.get("ETag"), url
 
     def _document(self, url: str, resp: requests.Response, started: float) -> str:
@@ -204,10 +205,3 @@ class FeedClient:
             raise FeedError(f"GET {url}: not received within {self.deadline:g}s")
         return bytes(body)
 
-
-def _same_tag(a: str | bytes | None, b: str | bytes | None) -> bool:
-    """Whether two entity tags match by weak comparison (RFC 9110 §8.8.3.2)."""
-    if not a or not b:
-        return False
-    a, b = (t.decode("latin-1") if isinstance(t, bytes) else t for t in (a, b))
-    return a.strip().removeprefix("W/") == b.strip().removeprefix("W/")

@@ -5,6 +5,10 @@ from __future__ import annotations
 class FeedError(Exception):
     """The feed could not be read (network, HTTP status, size, XML, missing links); nothing was advanced."""
 
+    def __init__(self, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the feed asked to be left alone (Retry-After on 429/503)
+
 
 class FollowerHalted(Exception):
     """The feed no longer holds the entry this follower's position names (history was rewritten): it applies

@@ -95,10 +95,13 @@ class Poller:
             handled = self.follower.poll(wait=0, long_poll=wait) if wait else self.follower.poll(wait=0)
         except PassRunning:
             return RUNNING  # a POST /poll is reading the feed right now
-        except Exception:  # logged by the follower, shown in /health
+        except Exception as exc:  # logged by the follower, shown in /health
             self.failures_in_a_row += 1
             self.failed_at = datetime.now(UTC)
             delay = min(self.max_backoff, BACKOFF_BASE_SECONDS * 2 ** (self.failures_in_a_row - 1))
+            asked = getattr(exc, "retry_after", None)  # a 429/503's Retry-After: the feed's word, within ours
+            if asked:
+                delay = max(delay, min(asked, self.max_backoff))
             self.next_allowed = self.clock() + delay
             log.info("backing off %.1fs after %d failed poll(s)", delay, self.failures_in_a_row)
             return None
