@@ -222,3 +222,20 @@ def test_a_feed_asking_to_retry_after_some_seconds_is_left_alone_that_long(rsps,
     clock.now += waits - 0.5
     poller.tick()
     assert len(feed.requests) == asked  # still left alone
+
+
+def test_a_feed_sending_no_etag_is_polled_once_per_interval_not_by_both_the_thread_and_the_schedule(rsps, tmp_path):
+    feed = LongPollFeed(rsps, honours=True, size=3, count=2)
+    body = feed.page(feed.current)
+    feed.overrides[FEED_URL] = lambda request: (200, {"Content-Type": "application/atom+xml"}, body)  # no ETag
+    clock = Clock()
+    poller = Poller(make_follower(make_db(tmp_path), Recorder()), interval=5, wait=20, clock=clock)
+    poller._thread = object()
+    assert poller.long_poll_step() == 0  # the two entries handled: at once again
+    for _ in range(3):
+        asked = len(feed.requests)
+        assert poller.long_poll_step() == 5  # nothing to long poll with: a plain poll, then the interval
+        assert len(feed.requests) == asked + 1
+        poller.tick()  # the schedule's turn in the same interval
+        assert len(feed.requests) == asked + 1
+        clock.now += 5

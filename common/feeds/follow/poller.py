@@ -48,6 +48,7 @@ class Poller:
         self.long_polling: bool | None = None  # None: not known yet; False: the feed ignores Prefer: wait
         self._declined_at = 0.0
         self._unheld_in_a_row = 0  # long polls answered at once, without Preference-Applied, with nothing new
+        self._polling_plainly_until = 0.0  # the long-poll thread polls without a validator until then
         self._holding = False  # a long poll is in flight: a scheduled poll would only queue behind it
         self._scheduler: BackgroundScheduler | None = None
         self._stopping = threading.Event()
@@ -83,7 +84,8 @@ class Poller:
 
     def tick(self) -> None:
         """One scheduled run: poll unless backing off or a long poll is open; never raises."""
-        if self._thread is not None and (self.long_polling or self._holding):
+        if self._thread is not None and (self.long_polling or self._holding
+                                         or self.clock() < self._polling_plainly_until):
             return
         if self.clock() < self.next_allowed and not self._recovered_meanwhile():
             return
@@ -151,7 +153,9 @@ class Poller:
         if applied is not None:
             self.long_polling = applied
         elif not handled and not self._has_validator():
-            # Nothing to wait on (the position is not on the current page, or an entry is being retried).
+            # Nothing to wait on (the position is not on the current page, an entry is being retried, the feed
+            # sends no ETag): this thread polls plainly every `interval`, so the schedule stands aside meanwhile.
+            self._polling_plainly_until = self.clock() + self.interval * 1.5
             return self.interval
         return 0.0
 
