@@ -194,7 +194,8 @@ def test_a_matching_if_none_match_answers_304_without_a_body(client, path):
 
 
 @pytest.mark.parametrize("path", ["/feed", "/feed/pages/1"])
-def test_every_304_carries_the_pages_etag_and_last_modified_as_its_200_does(app, client, path):
+def test_every_304_carries_the_pages_etag_and_last_modified_as_its_200_does(app, client, clock, path):
+    # The publisher's clock stands still: the current page's date would settle a second later (pages.py).
     place(client, SIZE + 1)
     page = client.get(path)
     etag, modified = page.headers["ETag"], page.headers["Last-Modified"]
