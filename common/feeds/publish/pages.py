@@ -67,26 +67,34 @@ def http_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def last_modified(newest: datetime | None, now: datetime, settle: timedelta = SETTLE) -> datetime:
+def last_modified(newest: datetime | None, now: datetime, settle: timedelta = SETTLE, full: bool = False) -> datetime:
     """Last-Modified for a page whose newest notification was stamped `newest` (None: nothing published).
 
     The first whole second after newest + settle, once that second has come: every entry stamped before it is
     committed, so the date truthfully bounds the copy being sent. Before that, the second of `newest` itself,
     which `not_modified_since` never answers 304 to — a late entry from the same second cannot be hidden.
+    A `full` page (an archive) can gain no entry: the second of `newest`, whenever it is asked, as its bytes never
+    change and caches keep it for a year.
     """
     if newest is None:
         return EPOCH
+    if full:
+        return http_second(newest)
     settled = http_second(newest + settle) + timedelta(seconds=1)
     return settled if settled <= now else http_second(newest)
 
 
-def not_modified_since(newest: datetime | None, since: datetime, settle: timedelta = SETTLE) -> bool:
+def not_modified_since(newest: datetime | None, since: datetime, settle: timedelta = SETTLE,
+                       full: bool = False) -> bool:
     """Whether a page whose newest notification was stamped `newest` has certainly not changed since `since`.
 
-    Compared at full precision: only when the newest entry was committed strictly before `since`.
+    Compared at full precision: only when the newest entry was committed strictly before `since`. A `full` page
+    (an archive) has not changed since its Last-Modified, the second of `newest`: nothing can join it.
     """
     if newest is None:
         return True
+    if full:
+        return since >= http_second(newest)
     return newest + settle < since
 
 

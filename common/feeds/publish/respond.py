@@ -10,7 +10,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import http_date
 
 from common.feeds.publish.atom import FORMAT_VERSION, fill
-from common.feeds.publish.pages import Page, entity_tag, http_second, last_modified, not_modified_since
+from common.feeds.publish.pages import Page, entity_tag, last_modified, not_modified_since
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -29,10 +29,7 @@ def respond(page: Page, updated: datetime | None, now: datetime, cache_control: 
         fresh = request.if_none_match.contains_weak(etag)
     else:
         since = request.if_modified_since
-        if page.is_archive and updated is not None:  # full: nothing can join it, its date is final
-            fresh = since is not None and since >= http_second(updated)
-        else:
-            fresh = since is not None and not_modified_since(updated, since)
+        fresh = since is not None and not_modified_since(updated, since, full=page.is_archive)
     if fresh:
         response = NotModified(status=304, headers=headers)
         del response.headers["Content-Type"]
@@ -60,9 +57,7 @@ def validators(page: Page, updated: datetime | None, now: datetime, root: str,
     """The page's entity tag (it names the root URL the links are built on: each host name has its own) and the
     headers of every answer about it, 200 or 304."""
     etag = entity_tag(FORMAT_VERSION, root, page.size, page.number, page.last, updated)
-    # An archive is dated by the second of its newest entry whenever it is asked: its bytes never change, and
-    # neither may its date (caches keep it for a year). The current page's date settles (pages.last_modified).
-    modified = http_second(updated) if page.is_archive and updated is not None else last_modified(updated, now)
+    modified = last_modified(updated, now, full=page.is_archive)
     return etag, {"ETag": f'"{etag}"', "Last-Modified": http_date(modified),
                   "Cache-Control": cache_control}
 
