@@ -7,7 +7,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from common.service.following import for_programs
+from common.service.errors import for_programs, with_its_headers
 from order_service import views
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,7 @@ def init_app(app: Flask) -> None:
         else:
             response = app.make_response(render_template("errors/error.html", error=exc))
         response.status_code = exc.code or 500
-        for name, value in exc.get_headers():  # e.g. Allow on 405
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
+        return with_its_headers(response, exc)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):

@@ -1,29 +1,24 @@
 """The app factory every service is built with: one declaration says what it publishes and what it follows."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask
 from flask.json.provider import DefaultJSONProvider
-from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
-from werkzeug.exceptions import ServiceUnavailable
 
 from common.feeds import TrackingModels
 from common.service import following, health, logs, metrics, migrate, publishing, security, web
 from common.service.config import base_config
 from common.service.db import Database
+from common.service.errors import database_unavailable
 from common.service.following import Follow
 from common.service.publishing import Publish
-
-log = logging.getLogger(__name__)
-DATABASE_AWAY = "this service's database is not available; try again shortly"
 
 
 class NaturalOrderJSON(DefaultJSONProvider):
@@ -70,7 +65,7 @@ def create_service_app(service: Service, config: dict[str, Any] | None = None) -
         following.init_app(app, db, service.tracking, service.follows)
     health.init_app(app)
     metrics.init_app(app)
-    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(OperationalError, database_unavailable)
     logs.set_service(service.name)
     for blueprint in service.blueprints:
         app.register_blueprint(blueprint)
@@ -78,9 +73,3 @@ def create_service_app(service: Service, config: dict[str, Any] | None = None) -
         service.setup(app, db)
     return app
 
-
-def _database_unavailable(exc: OperationalError) -> ResponseReturnValue:
-    """A database that cannot be reached (or stays locked) is a 503 the client may retry, answered as the app
-    answers any HTTP error (JSON for programs), not an unexpected 500."""
-    log.warning("%s %s: the database is not available: %s", request.method, request.path, exc.orig or exc)
-    return current_app.handle_http_exception(ServiceUnavailable(DATABASE_AWAY, retry_after=5))

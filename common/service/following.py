@@ -21,6 +21,7 @@ from common.service.cli import BACKGROUND_KEY
 from common.service.config import ConfigError, env_float
 from common.service.consumer import FOLLOWER_KEY, FOLLOWERS_KEY, ServiceFollower, bp, followers, json_error
 from common.service.dead_letter_routes import retry_api
+from common.service.errors import for_programs, with_its_headers
 from common.service.follower_status import consumer_status, follower_status, halted_reason, problem
 from common.service.security import same_origin_path
 
@@ -152,19 +153,9 @@ def _back() -> str:
     return same_origin_path(request.referrer, request.script_root + "/")
 
 
-def for_programs(path: str) -> bool:
-    """Whether `path` is read by programs (/api/…, /poll, /health, the feed), whose errors are JSON; pages get
-    HTML."""
-    return (path == "/api" or path.startswith(("/api/", "/feed/pages/"))
-            or path in ("/poll", "/health", "/feed"))
-
-
 def _json_errors_for_programs(exc: HTTPException) -> ResponseReturnValue:
     """JSON errors for programs (for_programs); HTML for pages."""
     if for_programs(request.path):
         response, status = json_error(exc.code or 500, exc.description or exc.name)
-        for name, value in exc.get_headers():  # e.g. Allow, which a 405 must carry
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response, status
+        return with_its_headers(response, exc), status
     return exc
