@@ -12,7 +12,7 @@ Rows:
   are requested once first, so what is measured is the steady state of pages rendered once: the table read)
 - order intake POST /api/orders vs POST /insert (one INSERT)                       target ≥ 0.6×
 - catch-up of 10,000 orders by invoicing vs feedparser parsing the same pages      target ≥ 0.8×
-  (bench/catch_up.py's measurement: the order service as `python -m order_service`)
+  (bench/catch_up.py's measurement: the order service under gunicorn, one worker, as compose runs it)
 
 Usage: python bench/feed_speed.py [--backend sqlite|postgresql|both] [--orders 1000000] [--seconds 3] [--rounds 3]
 Exits 1 when a target is missed.
@@ -32,6 +32,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support.hello import create_schema as hello_schema  # noqa: E402
 from bench.support.load import load_notifications  # noqa: E402
 from bench.support.wrk import header_script, post_script, random_paths_script, wrk  # noqa: E402
 from tests.servers import GunicornProcess, PostgresServer  # noqa: E402
@@ -118,7 +119,9 @@ def backend_rows(backend: str, tmp: Path, hello_rate: float | None, args) -> tup
             load_notifications(url, count)
         print(f"  {backend}: {args.orders:,} notifications written in {time.perf_counter() - started:.1f}s",
               flush=True)
-        hello = gunicorn("bench.support.hello:create_app()", tmp / backend, database("hello"), "hello").start()
+        hello_url = database("hello")
+        hello_schema(hello_url)
+        hello = gunicorn("bench.support.hello:create_app()", tmp / backend, hello_url, "hello").start()
         small = gunicorn("order_service.app:create_app()", tmp / backend, small_url, "order-1k").start()
         large = gunicorn("order_service.app:create_app()", tmp / backend, large_url, "order-1m").start()
         try:

@@ -24,11 +24,18 @@ class Posted(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
+def create_schema(url: str) -> None:
+    """The table POST /insert writes to: made once before gunicorn starts, since workers creating it at the same
+    time race on PostgreSQL (one fails to boot, and gunicorn's arbiter then stops them all)."""
+    db = Database(url, Base)
+    db.create_all()
+    db.dispose()
+
+
 def create_app() -> Flask:
     """Flask's "hello" at / (and /health), and POST /insert storing the JSON body with one INSERT."""
     app = Flask(__name__)
     db = Database(os.environ["DATABASE_URL"], Base)
-    db.create_all()
 
     @app.get("/")
     @app.get("/health")
