@@ -115,7 +115,17 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
         for task in background:
             task.stop()
         server.server_close()
+        close_database(app)
     return 0
+
+
+def close_database(app: Flask) -> None:
+    """Close the app's pooled database connections as the process stops. On SQLite the last connection to close
+    checkpoints the WAL into the database file: a stopped service leaves one self-contained file, which a copy
+    backs up whole (with committed pages left in `<name>.db-wal`, a copy of the main file alone is older)."""
+    db = app.extensions.get("atomshop.db")
+    if db is not None:
+        db.dispose()
 
 
 def reset_position(create_app: Callable[[], Flask], prog: str, argv: list[str]) -> int:
