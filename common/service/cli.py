@@ -13,6 +13,7 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from common.service.config import ConfigError
+from common.service.db import DB_KEY
 from common.service.logs import configure_logging
 
 # Started by `serve` after the app is built, stopped when the server stops (e.g. a consumer's scheduler).
@@ -123,7 +124,7 @@ def close_database(app: Flask) -> None:
     """Close the app's pooled database connections as the process stops. On SQLite the last connection to close
     checkpoints the WAL into the database file: a stopped service leaves one self-contained file, which a copy
     backs up whole (with committed pages left in `<name>.db-wal`, a copy of the main file alone is older)."""
-    db = app.extensions.get("atomshop.db")
+    db = app.extensions.get(DB_KEY)
     if db is not None:
         db.dispose()
 

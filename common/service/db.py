@@ -19,6 +19,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from common.feeds.publish.connections import CONNECT_TIMEOUT_S
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+DB_KEY = "atomshop.db"  # where an app keeps its Database (app.extensions), set by migrate.init_app
 
 # Every constraint and index gets a predictable name, the same on SQLite and PostgreSQL, so a later migration can
 # drop or alter it by name (SQLite batch mode cannot address an unnamed constraint).
@@ -154,5 +155,5 @@ def _use_wal(cursor: sqlite3.Cursor) -> None:
 
 def get_db() -> Database:
     """The current app's Database."""
-    db: Database = current_app.extensions["atomshop.db"]
+    db: Database = current_app.extensions[DB_KEY]
     return db

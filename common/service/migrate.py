@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from common.service.db import Database
+from common.service.db import DB_KEY, Database
 
 # Advisory locks are per database, so one fixed key serializes the migrations of that database:
 # the bytes of "atomshop" read as a (positive) 64-bit integer.
@@ -72,7 +72,7 @@ def init_app(app: Flask, base: type[DeclarativeBase], migrations: str | Path | N
     instance at a time; without, from `create_all()` under the same lock.
     """
     db = Database(app.config["DATABASE_URL"], base)
-    app.extensions["atomshop.db"] = db
+    app.extensions[DB_KEY] = db
     if migrations is None:
         with migration_lock(db):  # instances starting at once must not race to CREATE the same tables
             db.create_all()
