@@ -8,19 +8,27 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wsgi import ClosingIterator
 
 from common.service.config import ConfigError
 from common.service.db import DB_KEY
 from common.service.logs import configure_logging
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # Started by `serve` after the app is built, stopped when the server stops (e.g. a consumer's scheduler).
 BACKGROUND_KEY = "atomshop.background"
 # Called first when the process is asked to stop (SIGTERM/SIGINT), in every worker: e.g. the publisher answers the
 # long polls it holds at once, so the server has nothing in flight to wait for.
 SHUTDOWN_KEY = "atomshop.on_shutdown"
+# How long a stopping server lets the requests it is answering finish before it closes the database (held long
+# polls are answered at once by then): well within the 5 s a SIGTERM is given.
+SETTLE_SECONDS = 3.0
 
 
 def run_shutdown_hooks(app: Flask) -> None:
@@ -54,6 +62,36 @@ class KeepAliveHandler(WSGIRequestHandler):
     body otherwise); gunicorn, as deployed, keeps a follower's connection alive from page to page."""
 
     protocol_version = "HTTP/1.1"
+
+
+class InFlight:
+    """WSGI middleware counting the requests being answered, so a stopping server can let them finish: werkzeug's
+    request threads are daemons, which server_close() does not wait for."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+        self._cond = threading.Condition()
+        self._count = 0
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        with self._cond:
+            self._count += 1
+        try:
+            body = self.app(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return ClosingIterator(body, self._done)  # done once the server has sent it and closed it
+
+    def _done(self) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s until no request is being answered; whether none is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout)
 
 
 class _NotModifiedToDebug(logging.Filter):
@@ -93,7 +131,8 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
     except ConfigError as exc:
         print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         return 2
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=KeepAliveHandler)
+    in_flight = InFlight(app)
+    server = make_server(args.host, args.port, in_flight, threaded=True, request_handler=KeepAliveHandler)
     background = app.extensions.get(BACKGROUND_KEY, [])
     for task in background:
         task.start()
@@ -116,6 +155,9 @@ def serve(create_app: Callable[[], Flask], prog: str, default_port: int, argv: l
         for task in background:
             task.stop()
         server.server_close()
+        # A request still being answered (a released long poll rendering its 304) would open a connection again
+        # after the database is closed, and keep it open as the process exits.
+        in_flight.settle(SETTLE_SECONDS)
         close_database(app)
     return 0
 
