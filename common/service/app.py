@@ -72,4 +72,3 @@ def create_service_app(service: Service, config: dict[str, Any] | None = None) -
     if service.setup:
         service.setup(app, db)
     return app
-
