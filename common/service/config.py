@@ -1,9 +1,11 @@
 """Configuration from the environment, shared by every service (see CONTRACT.md)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +59,35 @@ def secret_key(service: str) -> str:
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = data_dir() / f"{service}.secret"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+    key = _stored_key(path)
+    if key is not None:
+        return key
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    # O_EXCL: when several instances start at once, the first writer wins and the rest read its key.
+    # Written whole under a name of its own, then linked into place: instances starting at once see no key or all
+    # of it (a file created first and written after was once read empty: the app then had no secret key), and the
+    # first link wins, the others reading its key.
+    fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{service}.secret.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(key)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):
+            os.link(written, path)
+    finally:
+        os.unlink(written)
+    key = _stored_key(path)
+    if key is None:
+        raise ConfigError(f"{path} could not be created")
+    return key
+
+
+def _stored_key(path: Path) -> str | None:
+    """The key kept at `path`, None when there is none; ConfigError when the file is empty."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it to have a new key made at the next start, or set SECRET_KEY")
     return key
 
 

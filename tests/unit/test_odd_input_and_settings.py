@@ -111,3 +111,60 @@ def test_a_timestamp_the_pattern_takes_but_no_calendar_has_is_refused(moment):
 
 def test_a_leap_second_is_a_timestamp_rfc_3339_allows():
     assert OrderCancelled.model_validate({"id": 1, "cancelled": "2016-12-31T23:59:60Z"}).cancelled.endswith("60Z")
+
+
+def test_an_instance_starting_while_another_writes_the_secret_key_gets_that_same_whole_key(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from common.service import config
+
+    monkeypatch.setenv("ATOMSHOP_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    writing, go_on = threading.Event(), threading.Event()
+    real_fdopen = os.fdopen
+
+    class HeldWrite:  # the first instance's write of its key waits until the second instance has its key
+        def __init__(self, file):
+            self.file = file
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.file.__exit__(*exc)
+
+        def write(self, text):
+            writing.set()
+            go_on.wait(10)
+            return self.file.write(text)
+
+    held = {"first": True}
+
+    def fdopen(fd, *args, **kwargs):
+        file = real_fdopen(fd, *args, **kwargs)
+        if threading.current_thread().name == "first" and held.pop("first", False):
+            return HeldWrite(file)
+        return file
+
+    monkeypatch.setattr(config.os, "fdopen", fdopen)
+    keys: dict[str, str] = {}
+    first = threading.Thread(target=lambda: keys.update(first=config.secret_key("invoicing")), name="first")
+    first.start()
+    assert writing.wait(10)
+    keys["second"] = config.secret_key("invoicing")  # while the first instance is still writing its key
+    go_on.set()
+    first.join(10)
+    assert len(keys["second"]) == 64 and keys["first"] == keys["second"]
+    assert config.secret_key("invoicing") == keys["second"]
+    assert [p.name for p in tmp_path.iterdir()] == ["invoicing.secret"]  # no file left half-way
+
+
+def test_an_empty_secret_key_file_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    from common.service import config
+
+    monkeypatch.setenv("ATOMSHOP_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    (tmp_path / "order.secret").write_text("\n")
+    with pytest.raises(config.ConfigError, match="order.secret is empty: delete it"):
+        config.secret_key("order")
