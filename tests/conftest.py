@@ -30,3 +30,16 @@ def postgres():
 
     with PostgresServer() as server:
         yield server
+        _stop_append_listeners()
+
+
+def _stop_append_listeners() -> None:
+    """Stop the append listeners of the apps tests built in this process before their cluster goes: each would
+    otherwise log "failed … retrying" into the run's output until the worker exits."""
+    import gc
+
+    from common.feeds.publish.notify import AppendListener
+
+    for thing in gc.get_objects():
+        if isinstance(thing, AppendListener):
+            thing.stop()
